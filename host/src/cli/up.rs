@@ -1,0 +1,144 @@
+//! `corral up`: run the platform.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::admin::{self, AdminApi};
+use crate::config::Config;
+use crate::runtime::{Registry, engine};
+use crate::server;
+use crate::triggers::http::{HttpTrigger, Router};
+use crate::watch;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Run the config's `[build] command` first (builds the components).
+    #[arg(long)]
+    build: bool,
+    /// Redeploy a component whenever its .wasm file changes (development).
+    #[arg(long)]
+    watch: bool,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "CORRAL_LOG_JSON")]
+    log_json: bool,
+}
+
+pub fn run(config_path: &Path, args: UpArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let config = Config::load(config_path)?;
+    if args.build {
+        build_components(&config)?;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(serve(config, args.watch))
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn build_components(config: &Config) -> anyhow::Result<()> {
+    let Some(build) = &config.build else {
+        anyhow::bail!("--build given but the config has no [build] command");
+    };
+    let dir = config.resolve(&build.dir);
+    tracing::info!(command = %build.command, dir = %dir.display(), "building components");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&build.command)
+        .current_dir(&dir)
+        .status()
+        .with_context(|| format!("running build command {:?}", build.command))?;
+    anyhow::ensure!(status.success(), "build command {:?} failed: {status}", build.command);
+    Ok(())
+}
+
+async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
+    let engine = engine::build(&config.runtime)?;
+    let registry = Arc::new(Registry::start(&config, engine).await?);
+    let token = admin::token::load_or_generate(config.admin.token.as_deref(), &config.runtime.state_dir)?;
+
+    let public = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", config.server.listen))?;
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("binding the admin listener on {}", config.admin.listen))?;
+    tracing::info!(
+        http = %public.local_addr()?,
+        admin = %admin_listener.local_addr()?,
+        components = registry.names().count(),
+        "corral is up"
+    );
+    if config.admin.token.is_none() {
+        tracing::info!(
+            file = %admin::token::token_file(&config.runtime.state_dir).display(),
+            "admin token generated"
+        );
+    }
+
+    let trigger = Arc::new(HttpTrigger::new(
+        registry.clone(),
+        Router::new(&config),
+        config.server.max_body_bytes,
+        config.runtime.max_instances,
+    ));
+    let admin_api = Arc::new(AdminApi::new(registry.clone(), token));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let drain = Duration::from_millis(config.server.drain_timeout_ms);
+    let admin_task = tokio::spawn(server::serve(
+        "admin",
+        admin_listener,
+        admin_api,
+        stopped(stop_rx.clone()),
+        Duration::from_secs(5),
+    ));
+    if watch_files {
+        tokio::spawn(watch::run(
+            registry.clone(),
+            watch::files(&config),
+            stopped(stop_rx.clone()),
+        ));
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    server::serve("http", public, trigger, stopped(stop_rx), drain).await;
+    let _ = admin_task.await;
+    tracing::info!("bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,145 @@
+//! One deployed version of one component: compiled, linked, checked, ready
+//! to instantiate per request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use super::InstanceState;
+use crate::capabilities::{Capabilities, Prepared};
+use crate::config::{ComponentConfig, Limits};
+
+/// Raised from the epoch callback when a request has used up its time.
+#[derive(Debug, thiserror::Error)]
+#[error("request exceeded the component's time limit of {0:?}")]
+pub struct TimeLimitExceeded(pub Duration);
+
+pub struct Deployment {
+    pub component: String,
+    /// 1 for the version the host started with, +1 per redeploy.
+    pub version: u64,
+    pub digest: String,
+    pub since: DateTime<Utc>,
+    /// Where the bytes came from (a path, or the admin API).
+    pub source: String,
+    pub routes: Vec<String>,
+    pub limits: Limits,
+    pub compile_time: Duration,
+    pub from_cache: bool,
+    pre: ProxyPre<InstanceState>,
+    env: Vec<(String, String)>,
+    caps: Prepared,
+}
+
+/// What a deploy needs to know besides the bytes.
+pub struct DeploySpec<'a> {
+    pub config: &'a ComponentConfig,
+    pub version: u64,
+    pub source: String,
+    pub instance_name: &'a str,
+}
+
+impl Deployment {
+    /// Links `component` for `spec.config`, type-checks it against the
+    /// http-service world and instantiates it once as a health check. Any
+    /// failure refuses the deployment; nothing is swapped.
+    pub async fn prepare(
+        engine: &Engine,
+        capabilities: &Capabilities,
+        spec: DeploySpec<'_>,
+        component: Component,
+        digest: String,
+        compile_time: Duration,
+        from_cache: bool,
+    ) -> anyhow::Result<Arc<Self>> {
+        let config = spec.config;
+        let caps = capabilities.prepare(config)?;
+        let linker = Capabilities::linker(engine, &caps)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+            format!(
+                "component {:?} imports something this host does not provide or that it was not granted",
+                config.name
+            )
+        })?;
+        let pre = ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+            format!(
+                "component {:?} does not export wasi:http/incoming-handler@0.2.x",
+                config.name
+            )
+        })?;
+        let mut env: Vec<(String, String)> = config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("CORRAL_COMPONENT".into(), config.name.clone()));
+        env.push(("CORRAL_COMPONENT_VERSION".into(), format!("v{}", spec.version)));
+        env.push(("CORRAL_COMPONENT_DIGEST".into(), digest.clone()));
+        env.push(("CORRAL_INSTANCE".into(), spec.instance_name.to_owned()));
+        let deployment = Arc::new(Self {
+            component: config.name.clone(),
+            version: spec.version,
+            digest,
+            since: Utc::now(),
+            source: spec.source,
+            routes: config.routes.clone(),
+            limits: config.limits(),
+            compile_time,
+            from_cache,
+            pre,
+            env,
+            caps,
+        });
+        deployment.health_check().await?;
+        Ok(deployment)
+    }
+
+    /// Instantiates once without calling the handler: runs the component's
+    /// start-up code (data segments, start functions) under its limits.
+    async fn health_check(&self) -> anyhow::Result<()> {
+        let mut store = self.new_store(Instant::now() + self.limits.timeout());
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {:?} failed to instantiate", self.component))?;
+        Ok(())
+    }
+
+    /// A fresh store for one request, bounded by `deadline`.
+    pub fn new_store(&self, deadline: Instant) -> Store<InstanceState> {
+        let mut wasi = WasiCtx::builder();
+        wasi.envs(&self.env).inherit_stderr();
+        let state = InstanceState::new(wasi.build(), self.limits.memory_bytes(), self.caps.instance());
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        // Check the clock at every epoch tick and yield to tokio, so that a
+        // guest spinning in a loop neither blocks a worker thread nor
+        // outlives its deadline.
+        let limit = self.limits.timeout();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(TimeLimitExceeded(limit)))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    pub fn pre(&self) -> &ProxyPre<InstanceState> {
+        &self.pre
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP trigger: `wasi:http/incoming-handler` components behind path
+//! prefixes, one fresh instance per request.
+
+mod body;
+mod dispatch;
+mod failure;
+mod router;
+
+pub use dispatch::HttpTrigger;
+pub use router::Router;
