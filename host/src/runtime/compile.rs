@@ -44,6 +44,10 @@ impl CompileCache {
     /// Compiles `wasm` (a component binary) or loads its cached artifact.
     pub fn compile(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<Compiled> {
         let started = Instant::now();
+        anyhow::ensure!(
+            wasm.starts_with(b"\0asm"),
+            "not a WebAssembly binary (it does not start with \"\\0asm\")"
+        );
         let digest = hex::encode(Sha256::digest(wasm));
         let artifact = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
         if artifact.exists() {

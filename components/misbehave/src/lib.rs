@@ -1,0 +1,54 @@
+//! `misbehave`: a component that fails on purpose, to prove that a failure
+//! hurts only its own request. Used by the host's end-to-end tests.
+//!
+//! | path                    | does                                    |
+//! |-------------------------|-----------------------------------------|
+//! | `/misbehave/ok`         | answers 200                             |
+//! | `/misbehave/trap`       | panics (a wasm trap)                    |
+//! | `/misbehave/loop`       | spins forever                           |
+//! | `/misbehave/memory`     | allocates until it hits its limit       |
+//! | `/misbehave/sleep?ms=N` | sleeps N ms, then answers 200           |
+//! | `/misbehave/echo`       | answers the body's length               |
+//! | `/misbehave/env?name=X` | answers environment variable X          |
+
+use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::wasip2::clocks::monotonic_clock;
+
+struct Misbehave;
+
+impl Handler for Misbehave {
+    fn handle(request: Request) -> Response {
+        let what = request.path.trim_start_matches("/misbehave").trim_matches('/');
+        match what {
+            "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
+            "trap" => panic!("misbehaving on purpose"),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = vec![0u8; 1 << 20];
+                    chunk[0] = 1;
+                    hoard.push(std::hint::black_box(chunk));
+                }
+            }
+            "sleep" => {
+                let ms: u64 = request.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
+                monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                Response::json(200, &serde_json::json!({ "slept_ms": ms }))
+            }
+            "echo" => Response::json(200, &serde_json::json!({ "bytes": request.body.len() })),
+            "env" => {
+                let name = request.query_param("name").unwrap_or_default();
+                Response::json(200, &serde_json::json!({ "value": std::env::var(&name).ok() }))
+            }
+            other => Response::not_found(other),
+        }
+    }
+}
+
+corral_sdk::http_component!(Misbehave);

@@ -1,0 +1,73 @@
+//! Builds every component of `components/` for wasm32-wasip2 so that a plain
+//! `cargo test` has them (the pattern of wasmtime's test-programs artifacts),
+//! and writes their paths into `$OUT_DIR/artifacts.rs`.
+//!
+//! The nested cargo uses the components' own target directory, so it never
+//! waits on the lock of the outer build, and shares its output with
+//! `corral up --build`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.join("../..").canonicalize().unwrap();
+    let components = root.join("components");
+    let wit = root.join("wit");
+
+    watch(&components.join("Cargo.toml"));
+    watch(&components.join("Cargo.lock"));
+    watch(&wit);
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir(&components).unwrap() {
+        let path = entry.unwrap().path();
+        if path.join("Cargo.toml").exists() {
+            watch(&path);
+            members.push(path);
+        }
+    }
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&components)
+        .args(["build", "--release", "--target", "wasm32-wasip2"]);
+    // Settings meant for the outer (native) build must not leak into the
+    // wasm build.
+    for (key, _) in std::env::vars() {
+        if (key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_NET_OFFLINE")
+            || key.starts_with("RUSTC")
+            || key == "RUSTFLAGS"
+            || key == "RUSTDOCFLAGS"
+        {
+            command.env_remove(&key);
+        }
+    }
+    let status = command.status().expect("running cargo for the components");
+    if !status.success() {
+        panic!(
+            "building the components failed ({status}); is the wasm32-wasip2 target installed? \
+             (`rustup target add wasm32-wasip2`; rust-toolchain.toml lists it)"
+        );
+    }
+
+    let release = components.join("target/wasm32-wasip2/release");
+    let mut out = String::new();
+    for member in &members {
+        let name = member.file_name().unwrap().to_str().unwrap();
+        let wasm = release.join(format!("{}.wasm", name.replace('-', "_")));
+        if wasm.exists() {
+            out.push_str(&format!(
+                "pub const {}: &str = {:?};\n",
+                name.to_uppercase().replace('-', "_"),
+                wasm.display().to_string()
+            ));
+        }
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("artifacts.rs"), out).unwrap();
+}
+
+fn watch(path: &Path) {
+    println!("cargo:rerun-if-changed={}", path.display());
+}
