@@ -141,7 +141,7 @@ pub struct BuildConfig {
 
 /// Resource limits of one component; every request runs under them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest linear memory an instance may grow to.
     pub memory_mb: u64,
@@ -261,9 +261,7 @@ impl Config {
                 "CORRAL_MAX_BODY_BYTES" => self.server.max_body_bytes = parse(var, value)?,
                 "CORRAL_DRAIN_TIMEOUT_MS" => self.server.drain_timeout_ms = parse(var, value)?,
                 "CORRAL_ADMIN_LISTEN" => self.admin.listen = parse(var, value)?,
-                "CORRAL_ADMIN_TOKEN" if !value.is_empty() => {
-                    self.admin.token = Some(value.clone())
-                }
+                "CORRAL_ADMIN_TOKEN" if !value.is_empty() => self.admin.token = Some(value.clone()),
                 "CORRAL_STATE_DIR" => self.runtime.state_dir = PathBuf::from(value),
                 "CORRAL_MAX_INSTANCES" => self.runtime.max_instances = parse(var, value)?,
                 _ => {}
@@ -292,7 +290,10 @@ impl Config {
                 ));
             }
             if !names.insert(c.name.clone()) {
-                return Err(invalid(at("name"), format!("{:?} is declared twice", c.name)));
+                return Err(invalid(
+                    at("name"),
+                    format!("{:?} is declared twice", c.name),
+                ));
             }
             let limits = Limits {
                 memory_mb: c.limits.memory_mb.unwrap_or(defaults.memory_mb),
@@ -364,7 +365,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_toml(text, Path::new("/etc/corral"), Path::new("corral.toml"), &env)
+        Config::from_toml(
+            text,
+            Path::new("/etc/corral"),
+            Path::new("corral.toml"),
+            &env,
+        )
     }
 
     #[test]
@@ -393,7 +399,10 @@ mod tests {
                 timeout_ms: 50
             }
         );
-        assert_eq!(config.runtime.state_dir, PathBuf::from("/etc/corral/.corral"));
+        assert_eq!(
+            config.runtime.state_dir,
+            PathBuf::from("/etc/corral/.corral")
+        );
         assert_eq!(config.server.listen.port(), 8080);
     }
 
@@ -452,7 +461,11 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_names_are_refused() {
         assert!(load("[server]\nlisten_port = 1\n", &[]).is_err());
-        let err = load("[[component]]\nname = \"Bad Name\"\nwasm = \"a.wasm\"\n", &[]).unwrap_err();
+        let err = load(
+            "[[component]]\nname = \"Bad Name\"\nwasm = \"a.wasm\"\n",
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("component[0].name"), "{err}");
     }
 }

@@ -27,6 +27,14 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response<Body>> + Send + 'static;
 }
 
+fn has_body(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
 /// Serves `listener` until `shutdown` resolves, then drains.
 pub async fn serve<H: Handler>(
     name: &'static str,
@@ -37,7 +45,8 @@ pub async fn serve<H: Handler>(
 ) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new())
+    http.keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     tokio::pin!(shutdown);
     loop {
@@ -55,9 +64,25 @@ pub async fn serve<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let sent_body = has_body(&request);
             let response = handler.clone().handle(request);
-            async move { Ok::<_, Infallible>(response.await) }
+            async move {
+                let mut response = response.await;
+                if sent_body
+                    && (response.status().is_client_error() || response.status().is_server_error())
+                {
+                    // An error may have been answered without reading the
+                    // request body (401, 413, 404...). hyper then cannot
+                    // reuse the connection; saying so keeps clients from
+                    // sending their next request into a closing socket.
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -68,7 +93,10 @@ pub async fn serve<H: Handler>(
         });
     }
     drop(listener);
-    tracing::info!(listener = name, "stopped accepting; draining in-flight requests");
+    tracing::info!(
+        listener = name,
+        "stopped accepting; draining in-flight requests"
+    );
     match tokio::time::timeout(drain_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!(listener = name, "drained"),
         Err(_) => tracing::warn!(

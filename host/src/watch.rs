@@ -58,8 +58,12 @@ pub async fn run(
             }
             *deployed = now;
             match registry.deploy_file(name, path).await {
-                Ok(info) => tracing::info!(component = %name, version = info.version, "file changed: redeployed"),
-                Err(e) => tracing::error!(component = %name, "file changed but the new version was refused: {e}"),
+                Ok(info) => {
+                    tracing::info!(component = %name, version = info.version, "file changed: redeployed")
+                }
+                Err(e) => {
+                    tracing::error!(component = %name, "file changed but the new version was refused: {e}")
+                }
             }
         }
     }

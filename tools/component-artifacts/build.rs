@@ -27,6 +27,7 @@ fn main() {
         }
     }
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -66,6 +67,30 @@ fn main() {
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("artifacts.rs"), out).unwrap();
+}
+
+/// A toolchain that was installed before `rust-toolchain.toml` named the
+/// wasm target does not get it automatically; add it so that a plain
+/// `cargo test` works on a fresh machine with only rustup.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.is_some_and(|dir| dir.exists()) {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup");
+    match Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        other => println!("cargo:warning=`rustup target add wasm32-wasip2` failed: {other:?}"),
+    }
 }
 
 fn watch(path: &Path) {

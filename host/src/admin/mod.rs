@@ -57,9 +57,10 @@ impl AdminApi {
         let path = request.uri().path().to_owned();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (request.method().clone(), segments.as_slice()) {
-            (Method::GET, ["v1", "components"]) => {
-                Ok(json(StatusCode::OK, &serde_json::to_value(self.registry.list()).unwrap()))
-            }
+            (Method::GET, ["v1", "components"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::to_value(self.registry.list()).unwrap(),
+            )),
             (Method::PUT, ["v1", "components", name]) => {
                 let name = (*name).to_owned();
                 let source = request

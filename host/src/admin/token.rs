@@ -16,7 +16,8 @@ pub fn load_or_generate(configured: Option<&str>, state_dir: &Path) -> anyhow::R
         return Ok(token.to_owned());
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
     let token = hex::encode(bytes);
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating state directory {}", state_dir.display()))?;
@@ -58,14 +59,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let token = load_or_generate(None, dir.path()).unwrap();
         assert_eq!(token.len(), 64);
-        assert_eq!(std::fs::read_to_string(token_file(dir.path())).unwrap(), token);
+        assert_eq!(
+            std::fs::read_to_string(token_file(dir.path())).unwrap(),
+            token
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(token_file(dir.path())).unwrap().permissions().mode();
+            let mode = std::fs::metadata(token_file(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(load_or_generate(Some("given"), dir.path()).unwrap(), "given");
+        assert_eq!(
+            load_or_generate(Some("given"), dir.path()).unwrap(),
+            "given"
+        );
     }
 
     #[test]

@@ -92,7 +92,11 @@ impl Capabilities {
     /// an error so that a typo never silently withholds a capability.
     pub fn prepare(&self, component: &ComponentConfig) -> anyhow::Result<Prepared> {
         const KNOWN: &[&str] = &[logging::Logging::NAME, outbound_http::OutboundHttp::NAME];
-        if let Some(unknown) = component.grants.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        if let Some(unknown) = component
+            .grants
+            .keys()
+            .find(|k| !KNOWN.contains(&k.as_str()))
+        {
             anyhow::bail!(
                 "component {:?}: grants.{unknown}: unknown capability (known: {})",
                 component.name,

@@ -55,7 +55,10 @@ fn target(config_path: &Path, args: &AdminArgs) -> anyhow::Result<Target> {
                 let path = token_file(&config.runtime.state_dir);
                 std::fs::read_to_string(&path)
                     .with_context(|| {
-                        format!("no admin token given and none readable at {}", path.display())
+                        format!(
+                            "no admin token given and none readable at {}",
+                            path.display()
+                        )
                     })?
                     .trim()
                     .to_owned()
@@ -63,11 +66,23 @@ fn target(config_path: &Path, args: &AdminArgs) -> anyhow::Result<Target> {
         },
         (None, None) => anyhow::bail!("no admin token: pass --token or set CORRAL_ADMIN_TOKEN"),
     };
-    Ok(Target { base, token, config })
+    Ok(Target {
+        base,
+        token,
+        config,
+    })
 }
 
-fn call(target: &Target, method: Method, path: &str, body: Bytes, source: Option<&str>) -> anyhow::Result<serde_json::Value> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+fn call(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Bytes,
+    source: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let mut request = Request::builder()
@@ -86,14 +101,21 @@ fn call(target: &Target, method: Method, path: &str, body: Bytes, source: Option
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("admin API answered {status} with a non-JSON body"))?;
         if status != StatusCode::OK {
-            let message = value["error"]["message"].as_str().unwrap_or("unknown error");
+            let message = value["error"]["message"]
+                .as_str()
+                .unwrap_or("unknown error");
             anyhow::bail!("{status}: {message}");
         }
         Ok(value)
     })
 }
 
-pub fn redeploy(config_path: &Path, args: &AdminArgs, name: &str, path: Option<&Path>) -> anyhow::Result<()> {
+pub fn redeploy(
+    config_path: &Path,
+    args: &AdminArgs,
+    name: &str,
+    path: Option<&Path>,
+) -> anyhow::Result<()> {
     let target = target(config_path, args)?;
     let path: PathBuf = match path {
         Some(path) => path.to_owned(),
@@ -105,8 +127,17 @@ pub fn redeploy(config_path: &Path, args: &AdminArgs, name: &str, path: Option<&
             .with_context(|| format!("no path given and no component {name:?} in the config"))?,
     };
     let wasm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let source = std::fs::canonicalize(&path).unwrap_or(path).display().to_string();
-    let value = call(&target, Method::PUT, &format!("/v1/components/{name}"), wasm.into(), Some(&source))?;
+    let source = std::fs::canonicalize(&path)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let value = call(
+        &target,
+        Method::PUT,
+        &format!("/v1/components/{name}"),
+        wasm.into(),
+        Some(&source),
+    )?;
     let info: DeploymentInfo = serde_json::from_value(value)?;
     println!(
         "{} is now v{} ({}), compiled in {:.1} ms{}",
@@ -121,9 +152,20 @@ pub fn redeploy(config_path: &Path, args: &AdminArgs, name: &str, path: Option<&
 
 pub fn rollback(config_path: &Path, args: &AdminArgs, name: &str) -> anyhow::Result<()> {
     let target = target(config_path, args)?;
-    let value = call(&target, Method::POST, &format!("/v1/components/{name}/rollback"), Bytes::new(), None)?;
+    let value = call(
+        &target,
+        Method::POST,
+        &format!("/v1/components/{name}/rollback"),
+        Bytes::new(),
+        None,
+    )?;
     let info: DeploymentInfo = serde_json::from_value(value)?;
-    println!("{} rolled back to v{} ({})", info.name, info.version, short(&info.digest));
+    println!(
+        "{} rolled back to v{} ({})",
+        info.name,
+        info.version,
+        short(&info.digest)
+    );
     Ok(())
 }
 
@@ -135,7 +177,10 @@ pub fn components(config_path: &Path, args: &AdminArgs, json: bool) -> anyhow::R
         return Ok(());
     }
     let list: Vec<ComponentInfo> = serde_json::from_value(value)?;
-    println!("{:<16} {:>7} {:<21} {:<22} {:>8}  ROUTES", "NAME", "VERSION", "DIGEST", "SINCE", "PREVIOUS");
+    println!(
+        "{:<16} {:>7} {:<21} {:<22} {:>8}  ROUTES",
+        "NAME", "VERSION", "DIGEST", "SINCE", "PREVIOUS"
+    );
     for c in list {
         println!(
             "{:<16} {:>7} {:<21} {:<22} {:>8}  {}",

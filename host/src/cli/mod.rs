@@ -1,6 +1,7 @@
 //! The `corral` command line.
 
 mod admin_client;
+mod check;
 mod up;
 
 use std::path::PathBuf;
@@ -8,10 +9,20 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "corral", version, about = "A WebAssembly component host for sandboxed microservices")]
+#[command(
+    name = "corral",
+    version,
+    about = "A WebAssembly component host for sandboxed microservices"
+)]
 pub struct Cli {
     /// The host configuration file.
-    #[arg(long, short, global = true, env = "CORRAL_CONFIG", default_value = "corral.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CORRAL_CONFIG",
+        default_value = "corral.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -38,6 +49,9 @@ enum Command {
         #[command(flatten)]
         admin: admin_client::AdminArgs,
     },
+    /// Validate the configuration (fields, routes, limits, grants) without
+    /// starting anything.
+    Check,
     /// List the running components: version, digest, routes, since when.
     Components {
         /// Print JSON instead of a table.
@@ -52,11 +66,16 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(args) => up::run(&self.config, args),
+            Command::Check => check::run(&self.config),
             Command::Redeploy { name, path, admin } => {
                 admin_client::redeploy(&self.config, &admin, &name, path.as_deref())
             }
-            Command::Rollback { name, admin } => admin_client::rollback(&self.config, &admin, &name),
-            Command::Components { json, admin } => admin_client::components(&self.config, &admin, json),
+            Command::Rollback { name, admin } => {
+                admin_client::rollback(&self.config, &admin, &name)
+            }
+            Command::Components { json, admin } => {
+                admin_client::components(&self.config, &admin, json)
+            }
         }
     }
 }

@@ -41,8 +41,9 @@ pub fn run(config_path: &Path, args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
     use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -67,14 +68,19 @@ fn build_components(config: &Config) -> anyhow::Result<()> {
         .current_dir(&dir)
         .status()
         .with_context(|| format!("running build command {:?}", build.command))?;
-    anyhow::ensure!(status.success(), "build command {:?} failed: {status}", build.command);
+    anyhow::ensure!(
+        status.success(),
+        "build command {:?} failed: {status}",
+        build.command
+    );
     Ok(())
 }
 
 async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
     let engine = engine::build(&config.runtime)?;
     let registry = Arc::new(Registry::start(&config, engine).await?);
-    let token = admin::token::load_or_generate(config.admin.token.as_deref(), &config.runtime.state_dir)?;
+    let token =
+        admin::token::load_or_generate(config.admin.token.as_deref(), &config.runtime.state_dir)?;
 
     let public = TcpListener::bind(config.server.listen)
         .await

@@ -73,18 +73,21 @@ impl Deployment {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-            format!(
-                "component {:?} does not export wasi:http/incoming-handler@0.2.x",
-                config.name
-            )
-        })?;
+                format!(
+                    "component {:?} does not export wasi:http/incoming-handler@0.2.x",
+                    config.name
+                )
+            })?;
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         env.push(("CORRAL_COMPONENT".into(), config.name.clone()));
-        env.push(("CORRAL_COMPONENT_VERSION".into(), format!("v{}", spec.version)));
+        env.push((
+            "CORRAL_COMPONENT_VERSION".into(),
+            format!("v{}", spec.version),
+        ));
         env.push(("CORRAL_COMPONENT_DIGEST".into(), digest.clone()));
         env.push(("CORRAL_INSTANCE".into(), spec.instance_name.to_owned()));
         let deployment = Arc::new(Self {
@@ -121,7 +124,11 @@ impl Deployment {
     pub fn new_store(&self, deadline: Instant) -> Store<InstanceState> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&self.env).inherit_stderr();
-        let state = InstanceState::new(wasi.build(), self.limits.memory_bytes(), self.caps.instance());
+        let state = InstanceState::new(
+            wasi.build(),
+            self.limits.memory_bytes(),
+            self.caps.instance(),
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // Check the clock at every epoch tick and yield to tokio, so that a

@@ -71,4 +71,3 @@ fn start_epoch_ticker(engine: &Engine) {
         })
         .expect("spawning the epoch ticker thread");
 }
-

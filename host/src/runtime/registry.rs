@@ -141,7 +141,6 @@ impl Registry {
         self.slots.get(name).map(|slot| slot.current.load_full())
     }
 
-
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.slots.keys().map(String::as_str)
     }
@@ -177,7 +176,11 @@ impl Registry {
     }
 
     /// Reads `path` and deploys it (the `--watch` mode and tests use this).
-    pub async fn deploy_file(&self, name: &str, path: &Path) -> Result<DeploymentInfo, RegistryError> {
+    pub async fn deploy_file(
+        &self,
+        name: &str,
+        path: &Path,
+    ) -> Result<DeploymentInfo, RegistryError> {
         let wasm = std::fs::read(path)
             .with_context(|| format!("reading {}", path.display()))
             .map_err(RegistryError::Refused)?;

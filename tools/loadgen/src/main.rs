@@ -49,7 +49,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let uri: hyper::Uri = args.url.parse()?;
-    let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("URL needs host:port"))?;
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("URL needs host:port"))?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.duration);
@@ -66,7 +69,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+                let Ok((mut sender, conn)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+                else {
                     tally.failed += 1;
                     continue;
                 };
@@ -95,7 +100,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     match result {
                         Ok(status) if status.is_success() => {
                             tally.ok += 1;
-                            tally.latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32);
+                            tally
+                                .latencies_us
+                                .push((done - sent).as_micros().min(u32::MAX as u128) as u32);
                         }
                         Ok(_) => tally.failed += 1,
                         Err(_) => {

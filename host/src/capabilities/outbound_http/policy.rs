@@ -23,7 +23,10 @@ impl HostPattern {
             Some((host, _)) if !host.ends_with(']') && host.contains(':') => (text, None),
             Some((host, port)) => (
                 host,
-                Some(port.parse::<u16>().map_err(|_| format!("bad port {port:?}"))?),
+                Some(
+                    port.parse::<u16>()
+                        .map_err(|_| format!("bad port {port:?}"))?,
+                ),
             ),
             None => (text, None),
         };
@@ -98,7 +101,7 @@ impl WasiHttpHooks for OutboundPolicy {
         dyn Future<
                 Output = Result<
                     (
-                    http::Response<WasiBody>,
+                        http::Response<WasiBody>,
                         Box<dyn Future<Output = Result<(), HttpError>> + Send>,
                     ),
                     HttpError,
@@ -112,11 +115,16 @@ impl WasiHttpHooks for OutboundPolicy {
         }
         let mut options = options.unwrap_or_default();
         options.connect_timeout.get_or_insert(self.connect_timeout);
-        options.first_byte_timeout.get_or_insert(self.response_timeout);
-        options.between_bytes_timeout.get_or_insert(self.response_timeout);
+        options
+            .first_byte_timeout
+            .get_or_insert(self.response_timeout);
+        options
+            .between_bytes_timeout
+            .get_or_insert(self.response_timeout);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -131,7 +139,10 @@ mod tests {
 
     fn policy(hosts: &[&str]) -> OutboundPolicy {
         OutboundPolicy::new(
-            hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).unwrap())
+                .collect(),
             Duration::from_secs(1),
             Duration::from_secs(1),
         )

@@ -35,17 +35,25 @@ pub async fn limit(
         if length > max_bytes {
             return Err(too_large(format!("{length} bytes")));
         }
-        return Ok(request.map(|body| body.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync()));
+        return Ok(request.map(|body| {
+            body.map_err(wasmtime_wasi_http::Error::Hyper)
+                .boxed_unsync()
+        }));
     }
     if request.body().is_end_stream() {
-        return Ok(request.map(|body| body.map_err(wasmtime_wasi_http::Error::Hyper).boxed_unsync()));
+        return Ok(request.map(|body| {
+            body.map_err(wasmtime_wasi_http::Error::Hyper)
+                .boxed_unsync()
+        }));
     }
     let (parts, body) = request.into_parts();
     let collected = Limited::new(body, max_bytes as usize).collect().await;
     match collected {
         Ok(collected) => {
             let bytes: Bytes = collected.to_bytes();
-            let body = Full::new(bytes).map_err(|never| match never {}).boxed_unsync();
+            let body = Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync();
             Ok(Request::from_parts(parts, body))
         }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

@@ -24,7 +24,12 @@ pub struct HttpTrigger {
 }
 
 impl HttpTrigger {
-    pub fn new(registry: Arc<Registry>, router: Router, max_body_bytes: u64, max_instances: u32) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        router: Router,
+        max_body_bytes: u64,
+        max_instances: u32,
+    ) -> Self {
         Self {
             registry,
             router,
@@ -51,17 +56,18 @@ impl HttpTrigger {
         let request = body::limit(request, self.max_body_bytes)
             .await
             .map_err(|e| e.component(name))?;
-        let permit = tokio::time::timeout_at(deadline.into(), self.instances.clone().acquire_owned())
-            .await
-            .map_err(|_| {
-                HostError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "every instance slot stayed busy for the whole request time limit",
-                )
-                .component(name)
-            })?
-            .expect("the semaphore is never closed");
+        let permit =
+            tokio::time::timeout_at(deadline.into(), self.instances.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    HostError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        "every instance slot stayed busy for the whole request time limit",
+                    )
+                    .component(name)
+                })?
+                .expect("the semaphore is never closed");
 
         let mut store = deployment.new_store(deadline);
         let (sender, mut receiver) = oneshot::channel();
@@ -71,7 +77,8 @@ impl HttpTrigger {
             .http()
             .new_incoming_request(Scheme::Http, request)
             .map_err(|e| {
-                HostError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{e:#}")).component(name)
+                HostError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{e:#}"))
+                    .component(name)
             })?;
         let outparam = store
             .data_mut()

@@ -13,7 +13,11 @@ pub fn classify(component: &str, version: u64, error: &wasmtime::Error) -> HostE
     let (status, code, message) = if let Some(t) = error.downcast_ref::<TimeLimitExceeded>() {
         (StatusCode::GATEWAY_TIMEOUT, "timeout", t.to_string())
     } else if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
-        (StatusCode::INTERNAL_SERVER_ERROR, "memory_limit_exceeded", m.to_string())
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "memory_limit_exceeded",
+            m.to_string(),
+        )
     } else if let Some(trap) = error.downcast_ref::<Trap>() {
         (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,162 @@
+//! compose.yaml cannot run on CI machines (no Docker engine), so it is kept
+//! correct by construction: these tests check the topology it declares and
+//! that the host config it ships is one the real binary accepts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("compose.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("compose.yaml is valid YAML")
+}
+
+fn services(compose: &Value) -> &serde_yaml::Mapping {
+    compose["services"].as_mapping().expect("services")
+}
+
+fn names(value: &Value) -> BTreeSet<String> {
+    match value {
+        Value::Mapping(map) => map.keys().map(|k| k.as_str().unwrap().to_owned()).collect(),
+        Value::Sequence(seq) => seq.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+#[test]
+fn compose_has_the_whole_platform_on_one_network() {
+    let compose = compose();
+    let services = services(&compose);
+    let all: BTreeSet<_> = services
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    for needed in ["nginx", "corral", "redis", "rabbitmq", "minio"] {
+        assert!(all.contains(needed), "compose.yaml lacks service {needed}");
+    }
+    let networks = names(&compose["networks"]);
+    assert_eq!(networks.len(), 1, "one network: {networks:?}");
+    for (name, service) in services {
+        assert_eq!(names(&service["networks"]), networks, "{name:?} networks");
+        assert!(
+            service["restart"].as_str().is_some(),
+            "{name:?} has a restart policy"
+        );
+    }
+}
+
+#[test]
+fn the_host_starts_last_after_healthy_backends() {
+    let compose = compose();
+    let services = services(&compose);
+    let corral = &services["corral"];
+    let depends = corral["depends_on"]
+        .as_mapping()
+        .expect("corral.depends_on");
+    let backends: BTreeSet<_> = depends
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        backends,
+        ["minio", "rabbitmq", "redis"].map(String::from).into()
+    );
+    for (backend, condition) in depends {
+        assert_eq!(condition["condition"], "service_healthy", "{backend:?}");
+        let backend = &services[backend.as_str().unwrap()];
+        assert!(
+            backend["healthcheck"]["test"].is_sequence(),
+            "{backend:?} has a healthcheck"
+        );
+    }
+    assert!(corral["healthcheck"]["test"].is_sequence());
+    assert_eq!(
+        services["nginx"]["depends_on"]["corral"]["condition"],
+        "service_healthy"
+    );
+}
+
+#[test]
+fn only_nginx_publishes_a_port_and_data_lives_in_volumes() {
+    let compose = compose();
+    let services = services(&compose);
+    for (name, service) in services {
+        let published = !service["ports"].is_null();
+        assert_eq!(published, name == "nginx", "{name:?} ports");
+    }
+    let declared = names(&compose["volumes"]);
+    for (name, service) in services {
+        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+            let source = volume.as_str().unwrap().split(':').next().unwrap();
+            if source.starts_with('.') {
+                assert!(
+                    root().join(source).exists(),
+                    "{name:?} mounts missing {source}"
+                );
+            } else {
+                assert!(
+                    declared.contains(source),
+                    "{name:?} uses undeclared volume {source}"
+                );
+            }
+        }
+    }
+    for data in ["redis", "rabbitmq", "minio"] {
+        assert!(
+            !services[data]["volumes"].is_null(),
+            "{data} keeps its data in a volume"
+        );
+    }
+    for logs in ["/var/log/service", "/var/log/client"] {
+        let mounted = services["corral"]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().ends_with(logs));
+        assert!(mounted, "corral mounts {logs}");
+    }
+}
+
+#[test]
+fn nginx_proxies_to_the_port_the_host_listens_on() {
+    let nginx = std::fs::read_to_string(root().join("deploy/nginx.conf")).unwrap();
+    let config = std::fs::read_to_string(root().join("deploy/corral.compose.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&config).unwrap();
+    let listen = config["server"]["listen"].as_str().unwrap();
+    let port = listen.rsplit(':').next().unwrap();
+    assert!(
+        nginx.contains(&format!("server corral:{port};")),
+        "nginx upstream is corral:{port}"
+    );
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY deploy/corral.compose.toml /etc/corral/corral.toml"));
+    for component in config["component"].as_array().unwrap() {
+        let wasm = component["wasm"].as_str().unwrap();
+        assert!(
+            wasm.starts_with("/opt/corral/components/"),
+            "{wasm} is where the Dockerfile puts components"
+        );
+    }
+}
+
+#[test]
+fn shipped_configs_pass_corral_check() {
+    for config in ["corral.toml", "deploy/corral.compose.toml"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(["check", "--config"])
+            .arg(root().join(config))
+            .env_remove("CORRAL_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{config}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

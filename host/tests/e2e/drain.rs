@@ -1,0 +1,41 @@
+//! Graceful shutdown: stop accepting, finish in-flight requests, exit 0.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests() {
+    let mut host = Host::start(&standard_components());
+    let http = Http::new();
+    let in_flight: Vec<_> = (0..3)
+        .map(|_| {
+            let (http, url) = (http.clone(), host.url("/misbehave/sleep?ms=900"));
+            tokio::spawn(async move { http.get(&url).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // No new connections once draining has begun.
+    let addr = host.http.trim_start_matches("http://").to_owned();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the listener is closed while draining"
+    );
+    for request in in_flight {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, 200, "in-flight request finished");
+        assert_eq!(reply.json()["slept_ms"], 900);
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = host.wait_exit(Duration::from_secs(15));
+        (status, host.output())
+    })
+    .await
+    .unwrap();
+    let (status, output) = status;
+    assert!(status.expect("exited after draining").success(), "{output}");
+    assert!(output.contains("drained"), "{output}");
+}

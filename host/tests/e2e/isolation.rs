@@ -1,0 +1,72 @@
+//! A misbehaving component hurts only its own request.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_loop_and_memory_bomb_fail_only_their_own_request() {
+    let host = Host::start(&standard_components());
+    let http = Http::new();
+
+    let reply = http.get(&host.url("/misbehave/trap")).await;
+    let json = assert_error(&reply, 500, "component_trap");
+    assert_eq!(json["error"]["component"], "misbehave");
+
+    let started = Instant::now();
+    let reply = http.get(&host.url("/misbehave/loop")).await;
+    assert_error(&reply, 504, "timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "cut off before its limit"
+    );
+
+    let reply = http.get(&host.url("/misbehave/memory")).await;
+    let json = assert_error(&reply, 500, "memory_limit_exceeded");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("16777216"),
+        "{json}"
+    );
+
+    // The same component serves its next request from a fresh instance,
+    // and the others never noticed.
+    assert_eq!(http.get(&host.url("/misbehave/ok")).await.status, 200);
+    assert_eq!(http.get(&host.url("/status")).await.status, 200);
+    let output = host.output();
+    assert!(
+        output.contains("request failed"),
+        "failures are logged:\n{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_loops_do_not_starve_other_components() {
+    // A long limit, so the loops surely still spin while status answers even
+    // on a loaded machine.
+    let components = standard_components().replace("timeout_ms = 1000", "timeout_ms = 8000");
+    let host = Host::start(&components);
+    let http = Http::new();
+    // More spinning guests than the host has worker threads.
+    let loops: Vec<_> = (0..6)
+        .map(|_| {
+            let http = http.clone();
+            let url = host.url("/misbehave/loop");
+            tokio::spawn(async move { http.get(&url).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        let reply = http.get(&host.url("/status")).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "status answered while every loop was still spinning"
+    );
+    for l in loops {
+        assert_error(&l.await.unwrap(), 504, "timeout");
+    }
+}
