@@ -33,7 +33,31 @@ pub enum ConfigError {
     Invalid { field: String, problem: String },
 }
 
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+/// A host-level config section (a capability backend): it takes its own
+/// `CORRAL_*` overrides, resolves its paths and checks itself.
+pub trait Section {
+    fn apply_env(&mut self, _env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    /// Makes relative paths absolute; `state_dir` is already absolute.
+    fn resolve_paths(&mut self, _state_dir: &Path) {}
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// Parses an environment override, naming the variable on failure.
+pub fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| ConfigError::Env {
+        var: var.to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
         problem: problem.into(),
@@ -51,6 +75,15 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// How `corral up --build` builds the components before starting.
     pub build: Option<BuildConfig>,
+    /// Which key-value backend the `keyvalue` capability uses.
+    #[serde(default)]
+    pub keyvalue: crate::capabilities::keyvalue::BackendConfig,
+    /// Which broker the `messaging` capability and queue trigger use.
+    #[serde(default)]
+    pub messaging: crate::capabilities::messaging::BackendConfig,
+    /// Which object store the `blobstore` capability uses.
+    #[serde(default)]
+    pub blobstore: crate::capabilities::blobstore::BackendConfig,
     /// The components, in the order they were declared.
     #[serde(default, rename = "component")]
     pub components: Vec<ComponentConfig>,
@@ -192,6 +225,15 @@ pub struct ComponentConfig {
     /// Environment variables visible to the component (WASI `environment`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Values the component reads through `wasi:config/store`. A value may
+    /// name environment variables as `${NAME}`, so secrets stay out of the
+    /// file (and out of the component binary).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Run the component's `timer-handler` on a schedule.
+    pub timer: Option<crate::triggers::timer::TimerConfig>,
+    /// Run the component's `queue-handler` for each message of a queue.
+    pub queue: Option<crate::triggers::queue::QueueConfig>,
     /// What the component may use beyond plain WASI, keyed by capability.
     /// Each capability parses its own table; an absent key means no grant.
     #[serde(default)]
@@ -241,39 +283,44 @@ impl Config {
         if config.runtime.state_dir.is_relative() {
             config.runtime.state_dir = base.join(&config.runtime.state_dir);
         }
+        let state_dir = config.runtime.state_dir.clone();
+        config.keyvalue.resolve_paths(&state_dir);
+        config.messaging.resolve_paths(&state_dir);
+        config.blobstore.resolve_paths(&state_dir);
         config.validate()?;
         Ok(config)
     }
 
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            value.parse().map_err(|e: T::Err| ConfigError::Env {
-                var: var.to_owned(),
-                problem: e.to_string(),
-            })
-        }
         for (var, value) in env {
             match var.as_str() {
-                "CORRAL_LISTEN" => self.server.listen = parse(var, value)?,
-                "CORRAL_MAX_BODY_BYTES" => self.server.max_body_bytes = parse(var, value)?,
-                "CORRAL_DRAIN_TIMEOUT_MS" => self.server.drain_timeout_ms = parse(var, value)?,
-                "CORRAL_ADMIN_LISTEN" => self.admin.listen = parse(var, value)?,
+                "CORRAL_LISTEN" => self.server.listen = parse_env(var, value)?,
+                "CORRAL_MAX_BODY_BYTES" => self.server.max_body_bytes = parse_env(var, value)?,
+                "CORRAL_DRAIN_TIMEOUT_MS" => self.server.drain_timeout_ms = parse_env(var, value)?,
+                "CORRAL_ADMIN_LISTEN" => self.admin.listen = parse_env(var, value)?,
                 "CORRAL_ADMIN_TOKEN" if !value.is_empty() => self.admin.token = Some(value.clone()),
                 "CORRAL_STATE_DIR" => self.runtime.state_dir = PathBuf::from(value),
-                "CORRAL_MAX_INSTANCES" => self.runtime.max_instances = parse(var, value)?,
+                "CORRAL_MAX_INSTANCES" => self.runtime.max_instances = parse_env(var, value)?,
                 _ => {}
             }
         }
+        self.keyvalue.apply_env(env)?;
+        self.messaging.apply_env(env)?;
+        self.blobstore.apply_env(env)?;
         Ok(())
+    }
+
+    fn sections(&self) -> [&dyn Section; 3] {
+        [&self.keyvalue, &self.messaging, &self.blobstore]
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         let max_memory = self.runtime.max_memory_mb;
         if self.runtime.max_instances == 0 {
             return Err(invalid("runtime.max_instances", "must be at least 1"));
+        }
+        for section in self.sections() {
+            section.validate()?;
         }
         let defaults = self.runtime.default_limits;
         let mut names = std::collections::HashSet::new();
@@ -309,6 +356,18 @@ impl Config {
                 return Err(invalid(at("limits.timeout_ms"), "must be at least 1"));
             }
             c.resolved_limits = limits;
+            if c.routes.is_empty() && c.timer.is_none() && c.queue.is_none() {
+                return Err(invalid(
+                    at("routes"),
+                    "the component has no trigger: give it routes, a queue or a timer",
+                ));
+            }
+            if let Some(timer) = &c.timer {
+                timer.validate().map_err(|problem| invalid(at("timer"), problem))?;
+            }
+            if let Some(queue) = &c.queue {
+                queue.validate().map_err(|problem| invalid(at("queue"), problem))?;
+            }
             for route in &c.routes {
                 if !route.starts_with('/') {
                     return Err(invalid(

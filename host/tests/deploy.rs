@@ -64,14 +64,22 @@ fn the_host_starts_last_after_healthy_backends() {
         .collect();
     assert_eq!(
         backends,
-        ["minio", "rabbitmq", "redis"].map(String::from).into()
+        ["minio", "minio-init", "rabbitmq", "redis"]
+            .map(String::from)
+            .into()
     );
     for (backend, condition) in depends {
-        assert_eq!(condition["condition"], "service_healthy", "{backend:?}");
-        let backend = &services[backend.as_str().unwrap()];
+        let name = backend.as_str().unwrap();
+        let backend = &services[name];
+        if name == "minio-init" {
+            // A one-shot job: the bucket must exist before the host starts.
+            assert_eq!(condition["condition"], "service_completed_successfully");
+            continue;
+        }
+        assert_eq!(condition["condition"], "service_healthy", "{name:?}");
         assert!(
             backend["healthcheck"]["test"].is_sequence(),
-            "{backend:?} has a healthcheck"
+            "{name:?} has a healthcheck"
         );
     }
     assert!(corral["healthcheck"]["test"].is_sequence());
@@ -141,6 +149,27 @@ fn nginx_proxies_to_the_port_the_host_listens_on() {
             wasm.starts_with("/opt/corral/components/"),
             "{wasm} is where the Dockerfile puts components"
         );
+    }
+}
+
+#[test]
+fn compose_backends_match_the_host_config() {
+    let compose = compose();
+    let services = services(&compose);
+    let config = std::fs::read_to_string(root().join("deploy/corral.compose.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&config).unwrap();
+    assert_eq!(config["keyvalue"]["backend"].as_str(), Some("redis"));
+    assert_eq!(config["messaging"]["backend"].as_str(), Some("amqp"));
+    assert_eq!(config["blobstore"]["backend"].as_str(), Some("s3"));
+    let bucket = config["blobstore"]["bucket"].as_str().unwrap();
+    let init = services["minio-init"]["command"][0].as_str().unwrap();
+    assert!(
+        init.contains(&format!("local/{bucket}")),
+        "minio-init creates bucket {bucket}: {init}"
+    );
+    let env = services["corral"]["environment"].as_mapping().unwrap();
+    for var in ["CORRAL_AMQP_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(env.contains_key(var), "corral gets {var}");
     }
 }
 

@@ -3,8 +3,10 @@
 //! A component is a `wasi:http/proxy` component (it runs unmodified under
 //! `wasmtime serve` or Spin too) that may import corral's capabilities. This
 //! crate removes the boilerplate: [`http_component!`] exports a plain
-//! `fn(Request) -> Response`, [`log`] writes through `wasi:logging`, and
-//! [`time`] formats timestamps.
+//! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
+//! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
+//! [`time`] formats timestamps. With the `timer` feature,
+//! [`timer_component!`] exports a scheduled job.
 //!
 //! ```ignore
 //! struct Hello;
@@ -16,6 +18,8 @@
 //! corral_sdk::http_component!(Hello);
 //! ```
 
+pub mod client;
+pub mod config;
 pub mod http;
 pub mod log;
 pub mod time;
@@ -29,4 +33,38 @@ pub mod bindings {
         world: "corral:platform/imports",
         generate_all,
     });
+}
+
+/// Bindings for the timer trigger's export (`corral:platform/timer-service`).
+#[cfg(feature = "timer")]
+pub mod timer {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "corral:platform/timer-service",
+        with: {
+            "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
+            "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
+            "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
+            "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
+            "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
+            "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
+            "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+        },
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "corral_sdk::timer",
+        export_macro_name: "export_timer",
+    });
+
+    pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
+}
+
+/// Exports `$handler` (implementing [`timer::TimerHandler`]) as the
+/// component's `corral:platform/timer-handler`.
+#[cfg(feature = "timer")]
+#[macro_export]
+macro_rules! timer_component {
+    ($handler:ident) => {
+        $crate::timer::export_timer!($handler with_types_in $crate::timer);
+    };
 }

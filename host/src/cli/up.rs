@@ -105,7 +105,6 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         registry.clone(),
         Router::new(&config),
         config.server.max_body_bytes,
-        config.runtime.max_instances,
     ));
     let admin_api = Arc::new(AdminApi::new(registry.clone(), token));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -127,12 +126,16 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
             stopped(stop_rx.clone()),
         ));
     }
+    let event_triggers = crate::triggers::start_event_triggers(&registry, &config, &stop_rx);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested");
         let _ = stop_tx.send(true);
     });
     server::serve("http", public, trigger, stopped(stop_rx), drain).await;
+    for task in event_triggers {
+        let _ = task.await;
+    }
     let _ = admin_task.await;
     tracing::info!("bye");
     Ok(())

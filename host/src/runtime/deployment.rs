@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::InstanceState;
+use crate::bindings::{queue_handler, timer_handler};
 use crate::capabilities::{Capabilities, Prepared};
 use crate::config::{ComponentConfig, Limits};
 
@@ -32,9 +33,61 @@ pub struct Deployment {
     pub limits: Limits,
     pub compile_time: Duration,
     pub from_cache: bool,
-    pre: ProxyPre<InstanceState>,
+    pre: InstancePre<InstanceState>,
+    /// The exports of the triggers configured for this component, looked
+    /// up once at deploy time.
+    pub entrypoints: Entrypoints,
     env: Vec<(String, String)>,
     caps: Prepared,
+}
+
+/// How each configured trigger enters the component. A trigger that is not
+/// configured has `None`; a configured one whose export is missing refuses
+/// the deploy.
+pub struct Entrypoints {
+    pub http: Option<ProxyPre<InstanceState>>,
+    pub queue: Option<queue_handler::GuestIndices>,
+    pub timer: Option<timer_handler::GuestIndices>,
+}
+
+impl Entrypoints {
+    fn find(config: &ComponentConfig, pre: &InstancePre<InstanceState>) -> anyhow::Result<Self> {
+        let name = &config.name;
+        let http = if config.routes.is_empty() {
+            None
+        } else {
+            Some(ProxyPre::new(pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+                format!(
+                    "component {name:?} has routes but does not export wasi:http/incoming-handler@0.2.x"
+                )
+            })?)
+        };
+        let queue = match &config.queue {
+            None => None,
+            Some(_) => Some(
+                queue_handler::GuestIndices::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| {
+                        format!(
+                            "component {name:?} has a queue trigger but does not export corral:platform/queue-handler"
+                        )
+                    })?,
+            ),
+        };
+        let timer = match &config.timer {
+            None => None,
+            Some(_) => Some(
+                timer_handler::GuestIndices::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| {
+                        format!(
+                            "component {name:?} has a timer trigger but does not export corral:platform/timer-handler"
+                        )
+                    })?,
+            ),
+        };
+        Ok(Self { http, queue, timer })
+    }
 }
 
 /// What a deploy needs to know besides the bytes.
@@ -46,8 +99,8 @@ pub struct DeploySpec<'a> {
 }
 
 impl Deployment {
-    /// Links `component` for `spec.config`, type-checks it against the
-    /// http-service world and instantiates it once as a health check. Any
+    /// Links `component` for `spec.config`, type-checks the exports its
+    /// triggers need and instantiates it once as a health check. Any
     /// failure refuses the deployment; nothing is swapped.
     pub async fn prepare(
         engine: &Engine,
@@ -70,14 +123,7 @@ impl Deployment {
                 config.name
             )
         })?;
-        let pre = ProxyPre::new(pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "component {:?} does not export wasi:http/incoming-handler@0.2.x",
-                    config.name
-                )
-            })?;
+        let entrypoints = Entrypoints::find(config, &pre)?;
         let mut env: Vec<(String, String)> = config
             .env
             .iter()
@@ -101,6 +147,7 @@ impl Deployment {
             compile_time,
             from_cache,
             pre,
+            entrypoints,
             env,
             caps,
         });
@@ -146,7 +193,7 @@ impl Deployment {
         store
     }
 
-    pub fn pre(&self) -> &ProxyPre<InstanceState> {
+    pub fn pre(&self) -> &InstancePre<InstanceState> {
         &self.pre
     }
 }

@@ -47,6 +47,9 @@ pub struct Registry {
     engine: Engine,
     cache: Arc<CompileCache>,
     capabilities: Capabilities,
+    /// One permit per pooled instance slot, shared by every trigger: when
+    /// all are busy, callers wait (backpressure) instead of failing.
+    instance_slots: Arc<tokio::sync::Semaphore>,
     instance_name: String,
     slots: HashMap<String, Slot>,
 }
@@ -100,6 +103,9 @@ impl Registry {
             engine,
             cache,
             capabilities,
+            instance_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.runtime.max_instances as usize,
+            )),
             instance_name,
             slots: HashMap::new(),
         };
@@ -139,6 +145,17 @@ impl Registry {
     /// The current deployment of `name`, for one request.
     pub fn current(&self, name: &str) -> Option<Arc<Deployment>> {
         self.slots.get(name).map(|slot| slot.current.load_full())
+    }
+
+    /// The capability backends, for triggers that consume through them
+    /// (the queue trigger).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// The instance slots every trigger takes a permit from.
+    pub fn instance_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.instance_slots.clone()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

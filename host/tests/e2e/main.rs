@@ -8,3 +8,4 @@ mod isolation;
 mod limits;
 mod redeploy;
 mod routing;
+mod timer;

@@ -24,14 +24,7 @@ use super::Capability;
 use crate::config::{ComponentConfig, Config};
 use crate::runtime::InstanceState;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit/deps/logging",
-        world: "wasi:logging/imports",
-    });
-}
-
-use bindings::wasi::logging::logging::{self as wit, Level};
+use crate::bindings::wasi::logging::logging::{self as wit, Level};
 
 pub struct Logging {
     base_dir: PathBuf,
@@ -85,7 +78,12 @@ impl Capability for Logging {
 }
 
 impl wit::Host for LogHandle {
-    fn log(&mut self, level: Level, context: String, message: String) {
+    async fn log(
+        &mut self,
+        level: Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
         let level = match level {
             Level::Trace => sink::Level::Trace,
             Level::Debug => sink::Level::Debug,
@@ -95,5 +93,6 @@ impl wit::Host for LogHandle {
             Level::Critical => sink::Level::Critical,
         };
         self.0.write(level, &context, &message);
+        Ok(())
     }
 }

@@ -18,23 +18,18 @@ pub struct HttpTrigger {
     registry: Arc<Registry>,
     router: Router,
     max_body_bytes: u64,
-    /// One permit per pooled instance slot: when all are busy, requests
-    /// wait here (backpressure) instead of failing instantiation.
+    /// The registry's instance slots: when all are busy, requests wait
+    /// here (backpressure) instead of failing instantiation.
     instances: Arc<Semaphore>,
 }
 
 impl HttpTrigger {
-    pub fn new(
-        registry: Arc<Registry>,
-        router: Router,
-        max_body_bytes: u64,
-        max_instances: u32,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, router: Router, max_body_bytes: u64) -> Self {
         Self {
+            instances: registry.instance_slots(),
             registry,
             router,
             max_body_bytes,
-            instances: Arc::new(Semaphore::new(max_instances as usize)),
         }
     }
 
@@ -85,7 +80,11 @@ impl HttpTrigger {
             .http()
             .new_response_outparam(sender)
             .map_err(to_host_error)?;
-        let pre = deployment.pre().clone();
+        let pre = deployment
+            .entrypoints
+            .http
+            .clone()
+            .expect("only components with routes are routed to");
         let limit = deployment.limits.timeout();
         let run = async move {
             let _permit = permit;

@@ -1,0 +1,19 @@
+//! Host bindings for the whole `corral:platform` contract (`wit/`), generated
+//! once so that every capability and trigger shares the same types.
+//!
+//! Imports are async (backends do network I/O) and trappable (a host-side
+//! invariant violation, such as a stale resource handle, ends the instance
+//! instead of being reported as a domain error). Resources map to the Rust
+//! types that capabilities keep in the instance's `ResourceTable`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "corral:platform/host",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
+    },
+});
+
+pub use exports::corral::platform::{queue_handler, timer_handler};

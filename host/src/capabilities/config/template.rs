@@ -1,0 +1,47 @@
+//! `${NAME}` references to environment variables inside config values.
+
+use std::collections::BTreeMap;
+
+/// Replaces each `${NAME}` in `raw` by `env[NAME]`; `$$` is a literal `$`.
+/// A missing variable or an unclosed reference is an error naming it.
+pub fn expand(raw: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(reference) = after.strip_prefix('{') {
+            let end = reference
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{...}} in {raw:?}"))?;
+            let name = &reference[..end];
+            let value = env
+                .get(name)
+                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            out.push_str(value);
+            rest = &reference[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion() {
+        let env: BTreeMap<_, _> = [("A".to_owned(), "1".to_owned())].into();
+        assert_eq!(expand("x${A}y", &env).unwrap(), "x1y");
+        assert_eq!(expand("$$A $5", &env).unwrap(), "$A $5");
+        assert!(expand("${B}", &env).unwrap_err().contains("B"));
+        assert!(expand("${A", &env).is_err());
+    }
+}

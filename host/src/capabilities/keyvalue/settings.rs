@@ -1,0 +1,94 @@
+//! `[keyvalue]`: which store backs the `keyvalue` capability.
+//!
+//! ```toml
+//! [keyvalue]
+//! backend = "redis"                  # or "embedded" (the default)
+//! url = "redis://127.0.0.1:6379"
+//! key_prefix = "corral:"             # every key is <prefix><bucket>:<key>
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Section, invalid, parse_env};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A persistent file in the state directory (redb); no server needed.
+    #[default]
+    Embedded,
+    Redis,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embedded" => Ok(Self::Embedded),
+            "redis" => Ok(Self::Redis),
+            _ => Err(format!("{s:?} is not a key-value backend (embedded, redis)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    pub backend: Backend,
+    /// Redis URL, for `backend = "redis"`.
+    pub url: String,
+    /// Prefix of every Redis key (`<prefix><bucket>:<key>`), so that several
+    /// hosts or test runs can share one Redis without seeing each other.
+    pub key_prefix: String,
+    /// The embedded store's file, relative to `runtime.state_dir`.
+    pub path: PathBuf,
+    /// How long one operation may take before the component gets an error.
+    pub timeout_ms: u64,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Embedded,
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "corral:".into(),
+            path: PathBuf::from("keyvalue.redb"),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Section for BackendConfig {
+    fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for (var, value) in env {
+            match var.as_str() {
+                "CORRAL_KEYVALUE_BACKEND" => self.backend = parse_env(var, value)?,
+                "CORRAL_REDIS_URL" => self.url = value.clone(),
+                "CORRAL_KEYVALUE_PREFIX" => self.key_prefix = value.clone(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, state_dir: &Path) {
+        if self.path.is_relative() {
+            self.path = state_dir.join(&self.path);
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.backend == Backend::Redis
+            && !(self.url.starts_with("redis://") || self.url.starts_with("rediss://"))
+        {
+            return Err(invalid("keyvalue.url", "must start with redis:// or rediss://"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(invalid("keyvalue.timeout_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
