@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod multipart;
 pub mod time;
 
 pub use wasip2;
