@@ -185,3 +185,27 @@ pub fn status(id: &str) -> Response {
         }),
     )
 }
+
+/// `GET /api/clients/{_id}`: the client's basic data while its key lives
+/// (60 s after the upload), with the milliseconds it has left.
+pub fn client(id: &str) -> Response {
+    let id = corral_sdk::http::percent_decode(id);
+    let bucket = match store::open(&bucket_name()) {
+        Ok(b) => b,
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let key = format!("client:{id}");
+    let (value, ttl) = match (bucket.get(&key), keyvalue_ext::ttl(&bucket, &key)) {
+        (Ok(v), Ok(t)) => (v, t),
+        (Err(e), _) | (_, Err(e)) => return unavailable("keyvalue", kv_error(e)),
+    };
+    match value.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok()) {
+        Some(client) => Response::json(200, &json!({ "client": client, "ttl_ms": ttl })),
+        None => Response::error(
+            404,
+            "unknown_client",
+            Some("_id"),
+            &format!("no cached data for client {id} (it expires 60 s after an upload)"),
+        ),
+    }
+}

@@ -6,6 +6,7 @@
 //! | GET    | `/` , `/transactions`       | the upload page                       |
 //! | POST   | `/api/transactions`         | validate, store, queue; 202 + batch   |
 //! | GET    | `/api/transactions/{batch}` | progress and each record's result     |
+//! | GET    | `/api/clients/{_id}`        | the client's cached data and its TTL  |
 //!
 //! Configuration (`[component.config]`): `max_records` (default 10000),
 //! `queue` (default `transactions`), `bucket` (default `transactions`).
@@ -29,6 +30,9 @@ impl Handler for Transactions {
             (_, "/api/transactions") => Response::method_not_allowed(&request.method, "POST"),
             ("GET", _) if path.starts_with("/api/transactions/") => {
                 batch::status(&path["/api/transactions/".len()..])
+            }
+            ("GET", _) if path.starts_with("/api/clients/") => {
+                batch::client(&path["/api/clients/".len()..])
             }
             _ => Response::not_found(&request.path),
         }
