@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use corral::config::Config;
 use corral::runtime::{Registry, engine};
@@ -62,8 +62,9 @@ routes = ["/status"]
         for i in 0..WARMUP + SAMPLES {
             let start = Instant::now();
             let mut store = hello.new_store(deadline());
-            let instance = hello.pre().instantiate_async(&mut store).await?;
-            drop(instance);
+            // `Instance` is a handle into the store: dropping the store
+            // frees the instance (and returns its pool slot).
+            let _instance = hello.pre().instantiate_async(&mut store).await?;
             drop(store);
             if i >= WARMUP {
                 samples.push(start.elapsed());
@@ -81,11 +82,8 @@ routes = ["/status"]
         for i in 0..WARMUP + SAMPLES {
             let start = Instant::now();
             let mut store = hello.new_store(deadline());
-            let request = http::Request::get("http://localhost/hello").body(
-                Empty::<Bytes>::new()
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            )?;
+            let request = http::Request::get("http://localhost/hello")
+                .body(Empty::<Bytes>::new().map_err(|never| -> ErrorCode { match never {} }))?;
             let incoming = store
                 .data_mut()
                 .http()
