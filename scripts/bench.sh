@@ -7,15 +7,20 @@
 #       - `wasmtime serve` on the same hello.wasm, only if a wasmtime binary
 #         is given ($WASMTIME) or on PATH; never installed by this script.
 #     Each: fixed concurrency, warm-up, then a measured window bounded in
-#     time (DURATION) and in count (MAX_REQUESTS); req/s, p50/p99, non-2xx.
-#  2. `cargo bench -p corral --bench runtime`: per-request instantiation and
-#     redeploy time, cold (compile) and cached.
+#     time (DURATION) and in count (MAX_REQUESTS); req/s, p50/p99, non-2xx,
+#     and the CPU use of server and client. ROUNDS rounds alternate the
+#     targets; the round with the most req/s is reported (all are in the
+#     JSON).
+#  2. `cargo bench -p corral --bench runtime`: per-request instantiation, a
+#     whole request in-process (no sockets), and redeploy time, cold
+#     (compile) and cached.
 #  3. A summary table, and everything as JSON in target/bench/results.json.
 #
 # Usage: scripts/bench.sh [--quick] [--skip-http] [--skip-runtime]
 # Settings (environment):
-#   DURATION=10        measured seconds per target        (--quick: 3)
-#   WARMUP=2           warm-up seconds per target         (--quick: 1)
+#   ROUNDS=3           rounds over all targets             (--quick: 1)
+#   DURATION=10        measured seconds per target/round   (--quick: 3)
+#   WARMUP=2           warm-up seconds per target/round    (--quick: 1)
 #   CONNECTIONS=32     concurrent connections (one request in flight each)
 #   MAX_REQUESTS=2000000  cap on measured requests per target
 #   LOADGEN_THREADS=1  client threads
@@ -28,6 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+ROUNDS=${ROUNDS:-}
 DURATION=${DURATION:-}
 WARMUP=${WARMUP:-}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -47,7 +53,8 @@ for arg in "$@"; do
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
-if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; WARMUP=${WARMUP:-1}; fi
+if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-3}; WARMUP=${WARMUP:-1}; fi
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 
@@ -142,15 +149,14 @@ check_hello() {
   [ "$body" = "Hello, world!" ] || die "GET $1 answered ${body@Q}, not the hello body"
 }
 
-# The 1-minute load average before each run goes into the results: other
-# busy processes on the machine skew the figures.
-LOADAVG_JSON=
-loadavg_note() {
+# loadavg: the 1-minute load average, recorded with every run: other busy
+# processes on the machine skew the figures.
+loadavg() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0; }
+warn_if_busy() {
   local avg
-  avg=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
-  LOADAVG_JSON="${LOADAVG_JSON:+$LOADAVG_JSON, }\"$1\": $avg"
+  avg=$(loadavg)
   if awk -v a="$avg" 'BEGIN { exit !(a > 0.5) }'; then
-    echo "bench: warning: load average is $avg before '$1': other processes are using the CPU; figures will be lower and noisier" >&2
+    echo "bench: warning: load average is $avg before $1: other processes are using the CPU; figures will be lower and noisier" >&2
   fi
 }
 
@@ -164,42 +170,52 @@ cpu_seconds() {
   awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
 }
 
-# CPU use of the server and the client during each run, in % of one CPU:
-# it shows which side was the bottleneck.
-CPU_JSON=
-# load NAME URL: runs the load generator, leaves its JSON in $WORK/NAME.json.
+# load NAME ROUND URL: runs the load generator against the server just
+# started, leaves its JSON in $WORK/runs/NAME.ROUND.json, extended with the
+# CPU use of server and client during the run (in % of one CPU: it shows
+# which side was the bottleneck) and the load average before it.
 load() {
-  local name=$1 url=$2
+  local name=$1 round=$2 url=$3
   check_hello "$url"
-  loadavg_note "$name"
-  say "load: $name ($url): ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s (max ${MAX_REQUESTS} requests)"
-  local cpu_before t_before t_after server_pct client_pct
+  warn_if_busy "$name round $round"
+  local avg cpu_before t_before t_after server_pct client_pct out=$WORK/runs/$name.$round.json
+  avg=$(loadavg)
+  say "load: $name round $round/$ROUNDS ($url): ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s (max ${MAX_REQUESTS} requests)"
   cpu_before=$(cpu_seconds "$SERVER_PID")
   t_before=$(date +%s.%N)
   "${CLIENT_PIN[@]}" "$BIN/loadgen" "$url" --label "$name" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
     --max-requests "$MAX_REQUESTS" --threads "$LOADGEN_THREADS" --timeout 5 \
-    >"$WORK/$name.json"
+    >"$out.tmp"
   t_after=$(date +%s.%N)
   server_pct=$(awk -v a="$cpu_before" -v b="$(cpu_seconds "$SERVER_PID")" -v t0="$t_before" -v t1="$t_after" \
     'BEGIN { printf "%.0f", 100 * (b - a) / (t1 - t0) }')
-  client_pct=$(awk -v c="$(jget "$WORK/$name.json" .client_cpu_seconds)" -v t0="$t_before" -v t1="$t_after" \
+  client_pct=$(awk -v c="$(jget "$out.tmp" .client_cpu_seconds)" -v t0="$t_before" -v t1="$t_after" \
     'BEGIN { printf "%.0f", 100 * c / (t1 - t0) }')
-  echo "$server_pct" >"$WORK/$name.server_cpu"
-  echo "$client_pct" >"$WORK/$name.client_cpu"
-  CPU_JSON="${CPU_JSON:+$CPU_JSON, }\"$name\": {\"server\": $server_pct, \"client\": $client_pct}"
-  cat "$WORK/$name.json" >&2
+  # loadgen prints one JSON object on one line: extend it in place.
+  sed -E "s/\}\$/,\"round\":$round,\"server_cpu_pct\":$server_pct,\"client_cpu_pct\":$client_pct,\"loadavg_1m_before\":$avg}/" \
+    "$out.tmp" >"$out"
+  rm "$out.tmp"
+  cat "$out" >&2
 }
 
-WASMTIME_NOTE=
-if [ "$RUN_HTTP" = 1 ]; then
-  # native hyper baseline
-  start_server native 'listening on ([0-9.:]+)' \
-    "${SERVER_PIN[@]}" "$BIN/native-hello" --listen 127.0.0.1:0
-  load native "http://$ADDR/hello"
-  stop_server
+# best NAME: picks the round with the most req/s into $WORK/NAME.json and
+# writes the req/s of every round to $WORK/NAME.rounds.
+best() {
+  local name=$1 best_rps=-1 f rps all=()
+  for f in "$WORK"/runs/"$name".*.json; do
+    [ -s "$f" ] || continue
+    rps=$(jget "$f" .rps)
+    all+=("${rps%.0}")
+    if awk -v a="$rps" -v b="$best_rps" 'BEGIN { exit !(a > b) }'; then
+      best_rps=$rps
+      cp "$f" "$WORK/$name.json"
+    fi
+  done
+  (IFS=,; echo "${all[*]}") >"$WORK/$name.rounds"
+}
 
-  # corral
+corral_config() {
   cat >"$WORK/corral.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
@@ -220,30 +236,50 @@ wasm = "$HELLO_WASM"
 routes = ["/hello"]
 limits = { memory_mb = 16, timeout_ms = 1000 }
 TOML
-  start_server corral 'corral is up.*http=([0-9.:]+)' \
-    "${SERVER_PIN[@]}" env CORRAL_LOG=info NO_COLOR=1 "$BIN/corral" up --config "$WORK/corral.toml"
-  load corral "http://$ADDR/hello"
-  stop_server
+}
 
-  # wasmtime serve (optional)
+WASMTIME_NOTE=
+TARGETS=()
+if [ "$RUN_HTTP" = 1 ]; then
+  mkdir -p "$WORK/runs"
+  corral_config
+  TARGETS=(native corral)
   WASMTIME=${WASMTIME:-$(command -v wasmtime || true)}
   if [ -n "$WASMTIME" ] && [ -x "$WASMTIME" ]; then
     WASMTIME_VERSION=$("$WASMTIME" --version)
-    start_server wasmtime 'Serving HTTP on http://([0-9.:]+)/' \
-      "${SERVER_PIN[@]}" "$WASMTIME" serve -Scli --addr 127.0.0.1:0 "$HELLO_WASM"
-    load wasmtime "http://$ADDR/hello"
-    stop_server
+    TARGETS+=(wasmtime)
   else
     WASMTIME_NOTE="skipped: no wasmtime binary (set WASMTIME=path or put wasmtime on PATH)"
     say "wasmtime serve: $WASMTIME_NOTE"
   fi
+  # Rounds alternate the targets, so a disturbance hits one round of one
+  # target rather than all of a target's runs; each server starts fresh.
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in "${TARGETS[@]}"; do
+      case $target in
+        native)
+          start_server native 'listening on ([0-9.:]+)' \
+            "${SERVER_PIN[@]}" "$BIN/native-hello" --listen 127.0.0.1:0 ;;
+        corral)
+          start_server corral 'corral is up.*http=([0-9.:]+)' \
+            "${SERVER_PIN[@]}" env CORRAL_LOG=info NO_COLOR=1 "$BIN/corral" up --config "$WORK/corral.toml" ;;
+        wasmtime)
+          start_server wasmtime 'Serving HTTP on http://([0-9.:]+)/' \
+            "${SERVER_PIN[@]}" "$WASMTIME" serve -Scli --addr 127.0.0.1:0 "$HELLO_WASM" ;;
+      esac
+      load "$target" "$round" "http://$ADDR/hello"
+      stop_server
+    done
+  done
+  for target in "${TARGETS[@]}"; do best "$target"; done
 fi
 
 # -------------------------------------------------------------- runtime
 if [ "$RUN_RUNTIME" = 1 ]; then
   say "cargo bench -p corral --bench runtime"
   cargo bench -p corral --bench runtime --no-run
-  loadavg_note runtime
+  warn_if_busy "the runtime bench"
+  RUNTIME_LOADAVG=$(loadavg)
   timeout 600 cargo bench -p corral --bench runtime >"$WORK/runtime.json"
   cat "$WORK/runtime.json" >&2
 fi
@@ -258,20 +294,27 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
   printf '  "git_commit": "%s",\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)"
   printf '  "machine": {"cpus": %s, "cpu_model": "%s", "kernel": "%s"},\n' \
     "$CPUS" "${MODEL:-unknown}" "$(uname -sr)"
-  printf '  "settings": {"duration_s": %s, "warmup_s": %s, "connections": %s, "max_requests": %s, "loadgen_threads": %s, "pinning": "%s"},\n' \
-    "$DURATION" "$WARMUP" "$CONNECTIONS" "$MAX_REQUESTS" "$LOADGEN_THREADS" "$PINNING"
-  printf '  "loadavg_1m_before": {%s},\n' "$LOADAVG_JSON"
+  printf '  "settings": {"rounds": %s, "duration_s": %s, "warmup_s": %s, "connections": %s, "max_requests": %s, "loadgen_threads": %s, "pinning": "%s"},\n' \
+    "$ROUNDS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$MAX_REQUESTS" "$LOADGEN_THREADS" "$PINNING"
+  printf '  "http_note": "per target, the round with the most req/s; rps_all_rounds lists every round",\n'
   printf '  "http": {\n'
-  printf '    "native": %s,\n' "$(json_or_null "$WORK/native.json")"
-  printf '    "corral": %s,\n' "$(json_or_null "$WORK/corral.json")"
-  printf '    "cpu_pct_of_one_core": {%s},\n' "$CPU_JSON"
-  if [ -s "$WORK/wasmtime.json" ]; then
-    printf '    "wasmtime_serve": %s,\n' "$(cat "$WORK/wasmtime.json")"
-    printf '    "wasmtime_version": "%s"\n' "$WASMTIME_VERSION"
-  else
-    printf '    "wasmtime_serve": {"skipped": "%s"}\n' "${WASMTIME_NOTE:-not run}"
-  fi
+  for name in native corral wasmtime; do
+    key=$name; [ "$name" = wasmtime ] && key=wasmtime_serve
+    sep=,; [ "$name" = wasmtime ] && sep=
+    if [ -s "$WORK/$name.json" ]; then
+      extra="\"rps_all_rounds\": [$(cat "$WORK/$name.rounds")]"
+      [ "$name" = wasmtime ] && extra="$extra, \"version\": \"$WASMTIME_VERSION\""
+      printf '    "%s": %s%s\n' "$key" "$(sed -E "s/\}\$/, $extra}/" "$WORK/$name.json")" "$sep"
+    elif [ "$name" = wasmtime ] && [ -n "$WASMTIME_NOTE" ]; then
+      printf '    "%s": {"skipped": "%s"}%s\n' "$key" "$WASMTIME_NOTE" "$sep"
+    else
+      printf '    "%s": null%s\n' "$key" "$sep"
+    fi
+  done
   printf '  },\n'
+  runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, -)
+  printf '  "http_all_runs": [%s],\n' "$runs"
+  printf '  "runtime_loadavg_1m_before": %s,\n' "${RUNTIME_LOADAVG:-null}"
   printf '  "runtime": %s\n' "$(json_or_null "$WORK/runtime.json")"
   printf '}\n'
 } >"$OUT"
@@ -281,16 +324,17 @@ if command -v jq >/dev/null; then jq . "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT
 echo
 echo "corral benchmarks, $(date -u +%Y-%m-%d), $CPUS CPUs (${MODEL:-unknown}); pinning: $PINNING"
 if [ "$RUN_HTTP" = 1 ]; then
-  echo "hello world over loopback: ${CONNECTIONS} connections, ${DURATION}s measured after ${WARMUP}s warm-up"
-  printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s\n' \
-    target req/s p50_ms p99_ms max_ms non2xx errors srv_cpu% cli_cpu%
+  echo "hello world over loopback: ${CONNECTIONS} connections, ${DURATION}s measured after ${WARMUP}s warm-up;"
+  echo "best of $ROUNDS rounds by req/s (every round's req/s in the last column)"
+  printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s  %s\n' \
+    target req/s p50_ms p99_ms max_ms non2xx errors srv_cpu% cli_cpu% rounds
   for name in native corral wasmtime; do
     f=$WORK/$name.json
     if [ -s "$f" ]; then
-      printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s\n' "$name" \
+      printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s  %s\n' "$name" \
         "$(jget "$f" .rps)" "$(jget "$f" .latency_ms.p50)" "$(jget "$f" .latency_ms.p99)" \
         "$(jget "$f" .latency_ms.max)" "$(jget "$f" .non_2xx)" "$(jget "$f" .errors)" \
-        "$(cat "$WORK/$name.server_cpu")" "$(cat "$WORK/$name.client_cpu")"
+        "$(jget "$f" .server_cpu_pct)" "$(jget "$f" .client_cpu_pct)" "$(cat "$WORK/$name.rounds")"
     elif [ "$name" = wasmtime ] && [ -n "$WASMTIME_NOTE" ]; then
       printf '%-16s %s\n' "wasmtime serve" "$WASMTIME_NOTE"
     fi
