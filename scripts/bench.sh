@@ -149,14 +149,23 @@ check_hello() {
   [ "$body" = "Hello, world!" ] || die "GET $1 answered ${body@Q}, not the hello body"
 }
 
-# loadavg: the 1-minute load average, recorded with every run: other busy
-# processes on the machine skew the figures.
-loadavg() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0; }
-warn_if_busy() {
-  local avg
-  avg=$(loadavg)
-  if awk -v a="$avg" 'BEGIN { exit !(a > 0.5) }'; then
-    echo "bench: warning: load average is $avg before $1: other processes are using the CPU; figures will be lower and noisier" >&2
+# idle_pct: how idle the CPUs were over the last second (0-100). Measured
+# before every run, with the server already started and idle, and kept in
+# the results: other busy processes on the machine skew the figures.
+idle_pct() {
+  local a b
+  read -r -a a < /proc/stat
+  sleep 1
+  read -r -a b < /proc/stat
+  awk -v i="$(( b[4] + b[5] - a[4] - a[5] ))" \
+      -v t="$(( b[1]+b[2]+b[3]+b[4]+b[5]+b[6]+b[7]+b[8] - a[1]-a[2]-a[3]-a[4]-a[5]-a[6]-a[7]-a[8] ))" \
+      'BEGIN { printf "%.0f", (t > 0 ? 100 * i / t : 100) }'
+}
+IDLE=100
+check_idle() {
+  IDLE=$(idle_pct)
+  if [ "$IDLE" -lt 90 ]; then
+    echo "bench: warning: the CPUs were only ${IDLE}% idle before $1: other processes are busy; figures will be lower and noisier" >&2
   fi
 }
 
@@ -173,13 +182,12 @@ cpu_seconds() {
 # load NAME ROUND URL: runs the load generator against the server just
 # started, leaves its JSON in $WORK/runs/NAME.ROUND.json, extended with the
 # CPU use of server and client during the run (in % of one CPU: it shows
-# which side was the bottleneck) and the load average before it.
+# which side was the bottleneck) and how idle the machine was before it.
 load() {
   local name=$1 round=$2 url=$3
   check_hello "$url"
-  warn_if_busy "$name round $round"
-  local avg cpu_before t_before t_after server_pct client_pct out=$WORK/runs/$name.$round.json
-  avg=$(loadavg)
+  check_idle "$name round $round"
+  local cpu_before t_before t_after server_pct client_pct out=$WORK/runs/$name.$round.json
   say "load: $name round $round/$ROUNDS ($url): ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s (max ${MAX_REQUESTS} requests)"
   cpu_before=$(cpu_seconds "$SERVER_PID")
   t_before=$(date +%s.%N)
@@ -193,7 +201,7 @@ load() {
   client_pct=$(awk -v c="$(jget "$out.tmp" .client_cpu_seconds)" -v t0="$t_before" -v t1="$t_after" \
     'BEGIN { printf "%.0f", 100 * c / (t1 - t0) }')
   # loadgen prints one JSON object on one line: extend it in place.
-  sed -E "s/\}\$/,\"round\":$round,\"server_cpu_pct\":$server_pct,\"client_cpu_pct\":$client_pct,\"loadavg_1m_before\":$avg}/" \
+  sed -E "s/\}\$/,\"round\":$round,\"server_cpu_pct\":$server_pct,\"client_cpu_pct\":$client_pct,\"cpu_idle_pct_before\":$IDLE}/" \
     "$out.tmp" >"$out"
   rm "$out.tmp"
   cat "$out" >&2
@@ -278,8 +286,8 @@ fi
 if [ "$RUN_RUNTIME" = 1 ]; then
   say "cargo bench -p corral --bench runtime"
   cargo bench -p corral --bench runtime --no-run
-  warn_if_busy "the runtime bench"
-  RUNTIME_LOADAVG=$(loadavg)
+  check_idle "the runtime bench"
+  RUNTIME_IDLE=$IDLE
   timeout 600 cargo bench -p corral --bench runtime >"$WORK/runtime.json"
   cat "$WORK/runtime.json" >&2
 fi
@@ -314,7 +322,7 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
   printf '  },\n'
   runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, -)
   printf '  "http_all_runs": [%s],\n' "$runs"
-  printf '  "runtime_loadavg_1m_before": %s,\n' "${RUNTIME_LOADAVG:-null}"
+  printf '  "runtime_cpu_idle_pct_before": %s,\n' "${RUNTIME_IDLE:-null}"
   printf '  "runtime": %s\n' "$(json_or_null "$WORK/runtime.json")"
   printf '}\n'
 } >"$OUT"
