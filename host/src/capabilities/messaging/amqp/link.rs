@@ -9,6 +9,7 @@
 //! moments at which deliveries must be considered lost and redelivered.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use super::topology::{QueueDecl, short};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Shortest pause between attempts while publishers are waiting.
+const DEMAND_BACKOFF: Duration = Duration::from_millis(250);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the supervisor double-checks the connection's state, in case
 /// an error was not reported as an event.
@@ -119,6 +122,12 @@ fn is_precondition_failed(error: &lapin::Error) -> bool {
 /// The current link, if any, and the task that keeps one up.
 pub struct Links {
     current: watch::Sender<Option<Arc<Link>>>,
+    /// Poked by whoever waits for a link: during an outage the supervisor
+    /// then tries again soon instead of sleeping out a long backoff while a
+    /// publish is running out of time.
+    wanted: Arc<Notify>,
+    /// How many publishes are waiting in [`Links::wait`] right now.
+    waiting: Arc<AtomicUsize>,
     /// Dropped with `Links`: tells the supervisor to close and stop.
     _alive: watch::Sender<()>,
 }
@@ -128,11 +137,14 @@ impl Links {
     /// to `url` at once and then keeps the connection up.
     pub fn start(url: String, name: String) -> Arc<Self> {
         let (alive, alive_rx) = watch::channel(());
+        let demand = Demand::default();
         let links = Arc::new(Self {
             current: watch::channel(None).0,
+            wanted: demand.wanted.clone(),
+            waiting: demand.waiting.clone(),
             _alive: alive,
         });
-        tokio::spawn(supervise(Arc::downgrade(&links), url, name, alive_rx));
+        tokio::spawn(supervise(Arc::downgrade(&links), url, name, alive_rx, demand));
         links
     }
 
@@ -140,6 +152,13 @@ impl Links {
     /// `None`). `None` if there is none by then.
     pub async fn wait(&self, deadline: Option<Instant>) -> Option<Arc<Link>> {
         let mut rx = self.current.subscribe();
+        // Only publishes (which have a deadline) hurry the reconnection;
+        // consumers wait with the normal backoff.
+        let _waiting = deadline.map(|_| {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            self.wanted.notify_one();
+            scopeguard(&self.waiting)
+        });
         let ready = rx.wait_for(|link| link.as_ref().is_some_and(|l| l.is_connected()));
         let link = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, ready).await.ok()?.ok()?,
@@ -162,9 +181,11 @@ async fn supervise(
     url: String,
     name: String,
     mut alive: watch::Receiver<()>,
+    demand: Demand,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut generation = 0;
+    let mut failures = 0u32;
     loop {
         let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
         let connected = tokio::select! {
@@ -174,21 +195,30 @@ async fn supervise(
         let connection = match connected {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => {
-                tracing::warn!(retry_in_ms = backoff.as_millis() as u64, "cannot connect to RabbitMQ: {error}");
-                if pause(&mut alive, &mut backoff).await {
+                failures += 1;
+                // The first failure and every 20th: a long outage should
+                // not flood the log.
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(failures, "cannot connect to RabbitMQ: {error}");
+                } else {
+                    tracing::debug!(failures, "cannot connect to RabbitMQ: {error}");
+                }
+                if pause(&mut alive, &mut backoff, &demand).await {
                     return;
                 }
                 continue;
             }
             Err(_) => {
-                tracing::warn!(retry_in_ms = backoff.as_millis() as u64, "connecting to RabbitMQ timed out");
-                if pause(&mut alive, &mut backoff).await {
+                failures += 1;
+                tracing::warn!(failures, "connecting to RabbitMQ timed out");
+                if pause(&mut alive, &mut backoff, &demand).await {
                     return;
                 }
                 continue;
             }
         };
         backoff = FIRST_BACKOFF;
+        failures = 0;
         generation += 1;
         let mut events = connection.events_listener();
         let link = Arc::new(Link {
@@ -250,12 +280,41 @@ async fn supervise(
     }
 }
 
+/// Whether anyone is waiting for a connection.
+#[derive(Default, Clone)]
+struct Demand {
+    wanted: Arc<Notify>,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Decrements a waiter count when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+fn scopeguard(count: &AtomicUsize) -> Waiting<'_> {
+    Waiting(count)
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Sleeps for `backoff` and doubles it; `true` if the links were dropped
-/// meanwhile.
-async fn pause(alive: &mut watch::Receiver<()>, backoff: &mut Duration) -> bool {
+/// meanwhile. While someone waits for the connection (a publish running
+/// out of time), the pause is at most [`DEMAND_BACKOFF`].
+async fn pause(alive: &mut watch::Receiver<()>, backoff: &mut Duration, demand: &Demand) -> bool {
+    let started = Instant::now();
+    let demanded = async {
+        while demand.waiting.load(Ordering::SeqCst) == 0 {
+            demand.wanted.notified().await;
+        }
+        tokio::time::sleep_until(started + DEMAND_BACKOFF).await;
+    };
     let stopped = tokio::select! {
         _ = alive.changed() => true,
         () = tokio::time::sleep(*backoff) => false,
+        () = demanded => false,
     };
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
     stopped
