@@ -5,8 +5,9 @@
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
 //! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
-//! [`time`] formats timestamps. With the `timer` feature,
-//! [`timer_component!`] exports a scheduled job.
+//! [`time`] formats timestamps, [`messaging`] publishes to queues. With the
+//! `timer` feature, [`timer_component!`] exports a scheduled job; with the
+//! `queue` feature, [`queue_component!`] exports a queue consumer.
 //!
 //! ```ignore
 //! struct Hello;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod messaging;
 pub mod time;
 
 pub use wasip2;
@@ -66,5 +68,43 @@ pub mod timer {
 macro_rules! timer_component {
     ($handler:ident) => {
         $crate::timer::export_timer!($handler with_types_in $crate::timer);
+    };
+}
+
+/// Bindings for the queue trigger's export (`corral:platform/queue-service`).
+#[cfg(feature = "queue")]
+pub mod queue {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "corral:platform/queue-service",
+        with: {
+            "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
+            "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
+            "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
+            "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
+            "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
+            "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
+            "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+        },
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "corral_sdk::queue",
+        export_macro_name: "export_queue",
+    });
+
+    pub use exports::corral::platform::queue_handler::{
+        Delivery, Disposition, Guest as QueueHandler,
+    };
+}
+
+/// Exports `$handler` (implementing [`queue::QueueHandler`]) as the
+/// component's `corral:platform/queue-handler`: the host calls it once per
+/// message, on a fresh instance, and acts on the returned
+/// [`queue::Disposition`] (a trap counts as a retry).
+#[cfg(feature = "queue")]
+#[macro_export]
+macro_rules! queue_component {
+    ($handler:ident) => {
+        $crate::queue::export_queue!($handler with_types_in $crate::queue);
     };
 }

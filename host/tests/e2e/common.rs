@@ -148,6 +148,14 @@ memory_mb = 32
         }
     }
 
+    /// Starts a host with extra top-level tables (e.g. a `[messaging]`
+    /// section) besides the harness's `[server]`, `[admin]` and `[runtime]`.
+    pub fn start_with_sections(components: &str, sections: &str) -> Self {
+        // Tables written after `[server]`'s keys are top-level tables of
+        // their own.
+        Self::start_with(components, sections, &[])
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.http)
     }

@@ -7,38 +7,13 @@ use std::time::Duration;
 
 use corral::capabilities::messaging::amqp::Amqp;
 use corral::capabilities::messaging::amqp::topology::Topology;
-use corral::capabilities::messaging::broker::new_message_id;
 use corral::capabilities::messaging::embedded::Embedded;
 use corral::capabilities::messaging::{
     Broker, Delivery, Message, PublishError, Subscribe, Subscription,
 };
-use lapin::options::QueueDeleteOptions;
 
 use crate::proxy::Proxy;
-
-/// Where the test RabbitMQ listens (`CORRAL_TEST_AMQP_ADDR`).
-pub fn rabbitmq_addr() -> String {
-    std::env::var("CORRAL_TEST_AMQP_ADDR").unwrap_or_else(|_| "127.0.0.1:5672".into())
-}
-
-/// Whether RabbitMQ is reachable; the AMQP tests are skipped (loudly)
-/// without it, unless `CORRAL_TEST_REQUIRE_RABBITMQ` is set.
-pub fn rabbitmq_available() -> bool {
-    let reachable = std::net::TcpStream::connect_timeout(
-        &rabbitmq_addr().parse().expect("CORRAL_TEST_AMQP_ADDR is host:port"),
-        Duration::from_secs(1),
-    )
-    .is_ok();
-    if !reachable {
-        assert!(
-            std::env::var_os("CORRAL_TEST_REQUIRE_RABBITMQ").is_none(),
-            "RabbitMQ is required but not reachable at {}",
-            rabbitmq_addr()
-        );
-        eprintln!("SKIPPED: no RabbitMQ at {}", rabbitmq_addr());
-    }
-    reachable
-}
+use crate::rabbit::{delete_queues_blocking, random_prefix, rabbitmq_addr};
 
 pub enum Kind {
     Amqp { proxy: Proxy },
@@ -66,7 +41,7 @@ impl Fixture {
     pub async fn amqp(confirm_timeout: Duration) -> Self {
         init_logs();
         let proxy = Proxy::start(&rabbitmq_addr()).await;
-        let prefix = format!("corral-test-{}-", &new_message_id()[..10]);
+        let prefix = random_prefix("test");
         let broker = Arc::new(Amqp::start(&proxy.url(), Topology::new(&prefix, []), confirm_timeout));
         Self {
             broker: Some(broker),
@@ -129,56 +104,16 @@ impl Fixture {
         })
     }
 
-    /// Ends the test (the queues are deleted when the fixture drops, even
-    /// after a failed assertion).
-    pub async fn finish(self) {}
 }
 
 impl Drop for Fixture {
-    /// Deletes the test's queues on RabbitMQ (every queue with its prefix).
-    /// Runs on its own thread and runtime: it may run during a panic, inside
-    /// the test's runtime.
+    /// Deletes the test's queues on RabbitMQ, even after a failed assertion.
     fn drop(&mut self) {
-        let Kind::Amqp { .. } = &self.kind else { return };
-        drop(self.broker.take());
-        let prefix = self.prefix.clone();
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(delete_queues(&prefix));
-        });
-        let _ = cleanup.join();
+        if let Kind::Amqp { .. } = &self.kind {
+            drop(self.broker.take());
+            delete_queues_blocking(&self.prefix);
+        }
     }
-}
-
-async fn delete_queues(prefix: &str) {
-    let names = queues_with_prefix(prefix);
-    let url = format!("amqp://guest:guest@{}/%2f", rabbitmq_addr());
-    let Ok(connection) = lapin::Connection::connect(&url, Default::default()).await else { return };
-    for name in names {
-        let Ok(channel) = connection.create_channel().await else { return };
-        let _ = channel
-            .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    let _ = connection.close(200, "OK".into()).await;
-}
-
-/// Queue names starting with `prefix`, from `rabbitmqctl` (the delay queues'
-/// names depend on the delays used, so listing is simplest).
-fn queues_with_prefix(prefix: &str) -> Vec<String> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["list_queues", "-q", "--no-table-headers", "name"])
-        .output();
-    let Ok(out) = out else {
-        eprintln!("rabbitmqctl not available: test queues {prefix}* are left behind");
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|name| name.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
 }
 
 pub fn message(body: &str, id: &str) -> Message {

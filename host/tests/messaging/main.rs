@@ -6,11 +6,15 @@
 mod cases;
 mod fixture;
 mod outages;
+#[path = "../support/proxy.rs"]
 mod proxy;
+#[path = "../support/rabbit.rs"]
+mod rabbit;
 
 use std::time::Duration;
 
-use fixture::{Fixture, rabbitmq_available};
+use fixture::Fixture;
+use rabbit::rabbitmq_available;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,14 +31,12 @@ macro_rules! both {
                 }
                 let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
                 cases::$case(&f).await;
-                f.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
                 let f = Fixture::embedded().await;
                 cases::$case(&f).await;
-                f.finish().await;
             }
         }
     };
@@ -58,7 +60,6 @@ mod throughput {
         let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
         let (published, consumed) = cases::throughput(&f, N).await;
         eprintln!("amqp: {N} messages, publish {published:.0}/s, consume+ack {consumed:.0}/s");
-        f.finish().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +67,6 @@ mod throughput {
         let f = Fixture::embedded().await;
         let (published, consumed) = cases::throughput(&f, N).await;
         eprintln!("embedded: {N} messages, publish {published:.0}/s, consume+ack {consumed:.0}/s");
-        f.finish().await;
     }
 }
 
@@ -81,7 +81,6 @@ async fn amqp_nothing_lost_across_connection_drops() {
     eprintln!(
         "600 messages, {cuts} connections cut: {duplicates} delivered twice, {unavailable} publishes said unavailable"
     );
-    f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +91,6 @@ async fn amqp_publish_waits_for_the_broker_then_gives_up() {
     let timeout = Duration::from_millis(1500);
     let f = Fixture::amqp(timeout).await;
     outages::publish_waits_for_the_broker_then_gives_up(&f, timeout).await;
-    f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
