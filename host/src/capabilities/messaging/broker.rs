@@ -158,9 +158,10 @@ impl Subscription {
         self.deliveries.recv().await
     }
 
-    /// Stops consuming. Deliveries already handed out can still be settled
-    /// while this runs, but call it after settling them: deliveries the
-    /// broker had sent ahead and nobody took are given back to the queue.
+    /// Stops consuming. Call it once the deliveries taken are settled (a
+    /// delivery settled afterwards may fail and be delivered again): every
+    /// delivery not settled by then, including those the broker had sent
+    /// ahead and nobody took, goes back to the queue.
     pub async fn close(self) {
         let _ = self.stop.send(true);
         drop(self.deliveries);
