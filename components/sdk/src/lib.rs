@@ -24,6 +24,7 @@ pub mod config;
 pub mod http;
 pub mod log;
 pub mod messaging;
+pub mod multipart;
 pub mod time;
 
 pub use wasip2;
@@ -61,16 +62,6 @@ pub mod timer {
     pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
 }
 
-/// Exports `$handler` (implementing [`timer::TimerHandler`]) as the
-/// component's `corral:platform/timer-handler`.
-#[cfg(feature = "timer")]
-#[macro_export]
-macro_rules! timer_component {
-    ($handler:ident) => {
-        $crate::timer::export_timer!($handler with_types_in $crate::timer);
-    };
-}
-
 /// Bindings for the queue trigger's export (`corral:platform/queue-service`).
 #[cfg(feature = "queue")]
 pub mod queue {
@@ -92,19 +83,25 @@ pub mod queue {
         export_macro_name: "export_queue",
     });
 
-    pub use exports::corral::platform::queue_handler::{
-        Delivery, Disposition, Guest as QueueHandler,
-    };
+    pub use exports::corral::platform::queue_handler::{Delivery, Disposition, Guest as QueueHandler};
 }
 
 /// Exports `$handler` (implementing [`queue::QueueHandler`]) as the
-/// component's `corral:platform/queue-handler`: the host calls it once per
-/// message, on a fresh instance, and acts on the returned
-/// [`queue::Disposition`] (a trap counts as a retry).
+/// component's `corral:platform/queue-handler`.
 #[cfg(feature = "queue")]
 #[macro_export]
 macro_rules! queue_component {
     ($handler:ident) => {
         $crate::queue::export_queue!($handler with_types_in $crate::queue);
+    };
+}
+
+/// Exports `$handler` (implementing [`timer::TimerHandler`]) as the
+/// component's `corral:platform/timer-handler`.
+#[cfg(feature = "timer")]
+#[macro_export]
+macro_rules! timer_component {
+    ($handler:ident) => {
+        $crate::timer::export_timer!($handler with_types_in $crate::timer);
     };
 }

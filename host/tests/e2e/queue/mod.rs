@@ -114,7 +114,7 @@ grants.messaging = {{ publish = [] }}
 }
 
 pub fn start(backend: &Backend) -> Host {
-    Host::start_with_sections(&components(), &backend.sections())
+    Host::start_with_sections(&backend.sections(), &components())
 }
 
 /// Publishes `count` messages with `body` through the probe's HTTP route.
