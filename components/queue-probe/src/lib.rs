@@ -38,7 +38,10 @@ impl QueueHandler for Probe {
         let id = message.message_id.as_deref().unwrap_or("-");
         log::info(
             "started",
-            &format!("started queue={} id={id} attempt={}", delivery.queue, delivery.attempt),
+            &format!(
+                "started queue={} id={id} attempt={}",
+                delivery.queue, delivery.attempt
+            ),
         );
         let (disposition, label) = match body.split_once(':').unwrap_or((body.as_str(), "")) {
             ("retry", _) => (Disposition::Retry(100), "retry".to_owned()),

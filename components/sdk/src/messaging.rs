@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
-pub use crate::bindings::corral::platform::messaging::{Error, Message};
 use crate::bindings::corral::platform::messaging as wit;
+pub use crate::bindings::corral::platform::messaging::{Error, Message};
 
 impl Message {
     /// A message with `body` and nothing else (the host assigns an id).
@@ -100,7 +100,10 @@ impl Error {
 
     pub fn detail(&self) -> &str {
         match self {
-            Error::NotGranted(m) | Error::Unavailable(m) | Error::Rejected(m) | Error::Invalid(m) => m,
+            Error::NotGranted(m)
+            | Error::Unavailable(m)
+            | Error::Rejected(m)
+            | Error::Invalid(m) => m,
         }
     }
 }

@@ -11,18 +11,26 @@ use crate::fixture::{Fixture, message, next, nothing};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Single and batch publishes arrive in order, intact, and once acked they
 /// are gone for good.
 pub async fn publish_consume_ack(f: &Fixture) {
     for i in 0..10 {
-        f.publish("basic", vec![message(&format!("body {i}"), &format!("m{i}"))])
-            .await
-            .unwrap();
+        f.publish(
+            "basic",
+            vec![message(&format!("body {i}"), &format!("m{i}"))],
+        )
+        .await
+        .unwrap();
     }
-    let batch = (10..20).map(|i| message(&format!("body {i}"), &format!("m{i}"))).collect();
+    let batch = (10..20)
+        .map(|i| message(&format!("body {i}"), &format!("m{i}")))
+        .collect();
     f.publish("basic", batch).await.unwrap();
     let mut without_id = message("no id", "");
     without_id.message_id = None;
@@ -31,7 +39,11 @@ pub async fn publish_consume_ack(f: &Fixture) {
     let mut sub = f.subscribe("basic", 8);
     for i in 0..20 {
         let d = next(&mut sub, WAIT).await;
-        assert_eq!(d.message.message_id.as_deref(), Some(format!("m{i}").as_str()), "order");
+        assert_eq!(
+            d.message.message_id.as_deref(),
+            Some(format!("m{i}").as_str()),
+            "order"
+        );
         assert_eq!(d.message.body, format!("body {i}").into_bytes());
         assert_eq!(d.message.content_type.as_deref(), Some("text/plain"));
         assert_eq!(header(&d.message.headers, "origin"), Some("test"));
@@ -54,17 +66,26 @@ pub async fn publish_consume_ack(f: &Fixture) {
 /// A retried message comes back after its delay with attempt + 1; the last
 /// attempt dead-letters it, reason attached, payload untouched.
 pub async fn retry_then_dead_letter(f: &Fixture) {
-    f.publish("retry", vec![message("flaky", "r1")]).await.unwrap();
+    f.publish("retry", vec![message("flaky", "r1")])
+        .await
+        .unwrap();
     let mut sub = f.subscribe("retry", 4);
     let mut last = Instant::now();
     for attempt in 1..=3 {
         let d = next(&mut sub, WAIT).await;
         assert_eq!(d.attempt, attempt);
         assert_eq!(d.message.message_id.as_deref(), Some("r1"));
-        assert_eq!(header(&d.message.headers, "origin"), Some("test"), "headers survive retries");
+        assert_eq!(
+            header(&d.message.headers, "origin"),
+            Some("test"),
+            "headers survive retries"
+        );
         if attempt > 1 {
             let waited = last.elapsed();
-            assert!(waited >= Duration::from_millis(180), "retried after {waited:?}");
+            assert!(
+                waited >= Duration::from_millis(180),
+                "retried after {waited:?}"
+            );
         }
         last = Instant::now();
         let outcome = if attempt < 3 {
@@ -82,21 +103,32 @@ pub async fn retry_then_dead_letter(f: &Fixture) {
     assert_eq!(d.message.body, b"flaky");
     assert_eq!(d.message.message_id.as_deref(), Some("r1"));
     assert_eq!(d.attempt, 3);
-    assert_eq!(header(&d.message.headers, DEAD_REASON_HEADER), Some("gave up after 3 attempts"));
-    assert_eq!(header(&d.message.headers, DEAD_SOURCE_HEADER), Some("retry"));
+    assert_eq!(
+        header(&d.message.headers, DEAD_REASON_HEADER),
+        Some("gave up after 3 attempts")
+    );
+    assert_eq!(
+        header(&d.message.headers, DEAD_SOURCE_HEADER),
+        Some("retry")
+    );
     d.settle(Outcome::Ack).await.unwrap();
     dead.close().await;
 }
 
 /// A rejected message goes straight to the dead-letter queue.
 pub async fn reject_dead_letters_directly(f: &Fixture) {
-    f.publish("poison", vec![message("garbage", "p1"), message("fine", "p2")])
-        .await
-        .unwrap();
+    f.publish(
+        "poison",
+        vec![message("garbage", "p1"), message("fine", "p2")],
+    )
+    .await
+    .unwrap();
     let mut sub = f.subscribe("poison", 4);
     let d = next(&mut sub, WAIT).await;
     assert_eq!(d.message.message_id.as_deref(), Some("p1"));
-    d.settle(Outcome::DeadLetter("rejected: malformed".into())).await.unwrap();
+    d.settle(Outcome::DeadLetter("rejected: malformed".into()))
+        .await
+        .unwrap();
     let d = next(&mut sub, WAIT).await;
     assert_eq!(d.message.message_id.as_deref(), Some("p2"));
     d.settle(Outcome::Ack).await.unwrap();
@@ -106,7 +138,10 @@ pub async fn reject_dead_letters_directly(f: &Fixture) {
     let d = next(&mut dead, WAIT).await;
     assert_eq!(d.message.message_id.as_deref(), Some("p1"));
     assert_eq!(d.attempt, 1);
-    assert_eq!(header(&d.message.headers, DEAD_REASON_HEADER), Some("rejected: malformed"));
+    assert_eq!(
+        header(&d.message.headers, DEAD_REASON_HEADER),
+        Some("rejected: malformed")
+    );
     d.settle(Outcome::Ack).await.unwrap();
     nothing(&mut dead, Duration::from_millis(300)).await;
     dead.close().await;
@@ -152,7 +187,10 @@ pub async fn throughput(f: &Fixture, n: usize) -> (f64, f64) {
         let broker = f.broker().clone();
         tasks.push(tokio::spawn(async move {
             for i in (p..n).step_by(publishers) {
-                broker.publish("bulk", vec![message("payload", &format!("b{i}"))]).await.unwrap();
+                broker
+                    .publish("bulk", vec![message("payload", &format!("b{i}"))])
+                    .await
+                    .unwrap();
             }
         }));
     }

@@ -13,7 +13,7 @@ use corral::capabilities::messaging::{
 };
 
 use crate::proxy::Proxy;
-use crate::rabbit::{delete_queues_blocking, random_prefix, rabbitmq_addr};
+use crate::rabbit::{delete_queues_blocking, rabbitmq_addr, random_prefix};
 
 pub enum Kind {
     Amqp { proxy: Proxy },
@@ -42,7 +42,11 @@ impl Fixture {
         init_logs();
         let proxy = Proxy::start(&rabbitmq_addr()).await;
         let prefix = random_prefix("test");
-        let broker = Arc::new(Amqp::start(&proxy.url(), Topology::new(&prefix, []), confirm_timeout));
+        let broker = Arc::new(Amqp::start(
+            &proxy.url(),
+            Topology::new(&prefix, []),
+            confirm_timeout,
+        ));
         Self {
             broker: Some(broker),
             prefix,
@@ -71,7 +75,9 @@ impl Fixture {
     /// Embedded only: closes the queue file and opens it again, as a host
     /// restart would. Everything holding the old broker must be dropped.
     pub async fn reopen(&mut self) {
-        let Kind::Embedded { dir } = &self.kind else { panic!("embedded only") };
+        let Kind::Embedded { dir } = &self.kind else {
+            panic!("embedded only")
+        };
         let path = dir.path().to_owned();
         drop(self.broker.take());
         // Background tasks may hold the store for a moment longer.
@@ -103,7 +109,6 @@ impl Fixture {
             prefetch,
         })
     }
-
 }
 
 impl Drop for Fixture {

@@ -76,7 +76,8 @@ async fn amqp_nothing_lost_across_connection_drops() {
         return;
     }
     let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
-    let (duplicates, unavailable, cuts) = outages::nothing_lost_across_connection_drops(&f, 600).await;
+    let (duplicates, unavailable, cuts) =
+        outages::nothing_lost_across_connection_drops(&f, 600).await;
     assert!(cuts >= 3, "{cuts} connections cut");
     eprintln!(
         "600 messages, {cuts} connections cut: {duplicates} delivered twice, {unavailable} publishes said unavailable"

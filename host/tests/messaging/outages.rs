@@ -72,8 +72,13 @@ pub async fn nothing_lost_across_connection_drops(f: &Fixture, n: usize) -> (usi
         .await
         .unwrap_or_else(|_| {
             let seen = seen.lock().unwrap();
-            let missing: Vec<usize> = (0..n).filter(|i| !seen.contains_key(&format!("d{i}"))).collect();
-            panic!("{} of {n} messages never arrived: {missing:?}", missing.len())
+            let missing: Vec<usize> = (0..n)
+                .filter(|i| !seen.contains_key(&format!("d{i}")))
+                .collect();
+            panic!(
+                "{} of {n} messages never arrived: {missing:?}",
+                missing.len()
+            )
         })
         .unwrap();
     let seen = seen.lock().unwrap();
@@ -85,20 +90,35 @@ pub async fn nothing_lost_across_connection_drops(f: &Fixture, n: usize) -> (usi
 /// says `unavailable`; once the broker is back, publishing works again
 /// without any intervention.
 pub async fn publish_waits_for_the_broker_then_gives_up(f: &Fixture, confirm_timeout: Duration) {
-    f.publish("outage", vec![message("before", "o0")]).await.unwrap();
+    f.publish("outage", vec![message("before", "o0")])
+        .await
+        .unwrap();
     f.proxy().refuse(true);
     f.proxy().cut();
     let started = Instant::now();
     let result = f.publish("outage", vec![message("during", "o1")]).await;
     let waited = started.elapsed();
-    assert!(matches!(result, Err(PublishError::Unavailable(_))), "{result:?}");
-    assert!(waited >= confirm_timeout - Duration::from_millis(100), "gave up after {waited:?}");
-    assert!(waited < confirm_timeout + Duration::from_secs(2), "gave up after {waited:?}");
+    assert!(
+        matches!(result, Err(PublishError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        waited >= confirm_timeout - Duration::from_millis(100),
+        "gave up after {waited:?}"
+    );
+    assert!(
+        waited < confirm_timeout + Duration::from_secs(2),
+        "gave up after {waited:?}"
+    );
 
     // A publish that starts during the outage and sees the broker come back
     // within its timeout succeeds.
     let broker = f.broker().clone();
-    let pending = tokio::spawn(async move { broker.publish("outage", vec![message("waiting", "o2")]).await });
+    let pending = tokio::spawn(async move {
+        broker
+            .publish("outage", vec![message("waiting", "o2")])
+            .await
+    });
     tokio::time::sleep(confirm_timeout / 3).await;
     f.proxy().refuse(false);
     pending.await.unwrap().unwrap();
@@ -117,14 +137,18 @@ pub async fn publish_waits_for_the_broker_then_gives_up(f: &Fixture, confirm_tim
 /// but unsettled ones come back (in order), and a scheduled retry still
 /// happens.
 pub async fn embedded_queue_survives_a_restart(f: &mut Fixture) {
-    let batch = (1..=5).map(|i| message(&format!("{i}"), &format!("s{i}"))).collect();
+    let batch = (1..=5)
+        .map(|i| message(&format!("{i}"), &format!("s{i}")))
+        .collect();
     f.publish("restart", batch).await.unwrap();
     let mut sub = f.subscribe("restart", 10);
     let d1 = next(&mut sub, WAIT).await;
     let d2 = next(&mut sub, WAIT).await;
     let d3 = next(&mut sub, WAIT).await;
     d1.settle(Outcome::Ack).await.unwrap();
-    d2.settle(Outcome::Retry(Duration::from_millis(600))).await.unwrap();
+    d2.settle(Outcome::Retry(Duration::from_millis(600)))
+        .await
+        .unwrap();
     // d3 is in flight when the "host dies": nothing about it was written,
     // just as after a crash (the e2e tests kill a real host).
     sub.close().await;
@@ -140,7 +164,12 @@ pub async fn embedded_queue_survives_a_restart(f: &mut Fixture) {
     }
     assert_eq!(
         order,
-        [("s3".into(), 1), ("s4".into(), 1), ("s5".into(), 1), ("s2".to_string(), 2)],
+        [
+            ("s3".into(), 1),
+            ("s4".into(), 1),
+            ("s5".into(), 1),
+            ("s2".to_string(), 2)
+        ],
         "unsettled first (in order), the retry after its delay"
     );
     nothing(&mut sub, Duration::from_millis(300)).await;

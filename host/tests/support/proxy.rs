@@ -35,14 +35,18 @@ impl Proxy {
             let shared = shared.clone();
             tokio::spawn(async move {
                 loop {
-                    let Ok((client, _)) = listener.accept().await else { continue };
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
                     if shared.refusing.load(Ordering::SeqCst) {
                         drop(client);
                         continue;
                     }
                     let upstream = upstream.clone();
                     let task = tokio::spawn(async move {
-                        let Ok(server) = TcpStream::connect(&upstream).await else { return };
+                        let Ok(server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
                         pipe(client, server).await;
                     });
                     let mut open = shared.open.lock().unwrap();

@@ -21,7 +21,9 @@ pub fn rabbitmq_url() -> String {
 /// without it, unless `CORRAL_TEST_REQUIRE_RABBITMQ` is set.
 pub fn rabbitmq_available() -> bool {
     let reachable = std::net::TcpStream::connect_timeout(
-        &rabbitmq_addr().parse().expect("CORRAL_TEST_AMQP_ADDR is host:port"),
+        &rabbitmq_addr()
+            .parse()
+            .expect("CORRAL_TEST_AMQP_ADDR is host:port"),
         Duration::from_secs(1),
     )
     .is_ok();
@@ -60,11 +62,14 @@ pub fn delete_queues_blocking(prefix: &str) {
 
 async fn delete_queues(prefix: &str) {
     let names = queues_with_prefix(prefix);
-    let Ok(connection) = lapin::Connection::connect(&rabbitmq_url(), Default::default()).await else {
+    let Ok(connection) = lapin::Connection::connect(&rabbitmq_url(), Default::default()).await
+    else {
         return;
     };
     for name in names {
-        let Ok(channel) = connection.create_channel().await else { return };
+        let Ok(channel) = connection.create_channel().await else {
+            return;
+        };
         let _ = channel
             .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
             .await;

@@ -64,7 +64,8 @@ impl LazyBroker {
         let s = &self.settings;
         let broker: Arc<dyn Broker> = match s.backend {
             Backend::Amqp => {
-                let topology = amqp::topology::Topology::new(&s.queue_prefix, self.dead_letters.clone());
+                let topology =
+                    amqp::topology::Topology::new(&s.queue_prefix, self.dead_letters.clone());
                 let timeout = Duration::from_millis(s.confirm_timeout_ms);
                 Arc::new(amqp::Amqp::start(&s.url, topology, timeout))
             }

@@ -15,11 +15,18 @@ use crate::triggers::{failure, invocation};
 /// A trap, a timeout or a missing component counts as a retry with the
 /// queue's exponential back-off; a `retry` (for whatever reason) past
 /// `max_attempts` becomes a dead letter.
-pub async fn decide(registry: &Registry, component: &str, config: &QueueConfig, delivery: &Delivery) -> Outcome {
+pub async fn decide(
+    registry: &Registry,
+    component: &str,
+    config: &QueueConfig,
+    delivery: &Delivery,
+) -> Outcome {
     let attempt = delivery.attempt;
     let (delay, why) = match call(registry, component, delivery).await {
         Ok(Disposition::Ack) => return Outcome::Ack,
-        Ok(Disposition::Reject(reason)) => return Outcome::DeadLetter(format!("rejected: {reason}")),
+        Ok(Disposition::Reject(reason)) => {
+            return Outcome::DeadLetter(format!("rejected: {reason}"));
+        }
         Ok(Disposition::Retry(ms)) => (
             Duration::from_millis(ms.min(config.max_retry_delay_ms)),
             "the handler asked to retry".to_owned(),
@@ -36,13 +43,19 @@ pub async fn decide(registry: &Registry, component: &str, config: &QueueConfig, 
 }
 
 /// The handler's disposition, or why there is none.
-async fn call(registry: &Registry, component: &str, delivery: &Delivery) -> Result<Disposition, String> {
+async fn call(
+    registry: &Registry,
+    component: &str,
+    delivery: &Delivery,
+) -> Result<Disposition, String> {
     // Looked up per message, so that a redeploy takes effect at the next one.
     let Some(deployment) = registry.current(component) else {
         return Err(format!("component {component:?} is not deployed"));
     };
     let Some(indices) = deployment.entrypoints.queue.as_ref() else {
-        return Err(format!("component {component:?} does not export queue-handler"));
+        return Err(format!(
+            "component {component:?} does not export queue-handler"
+        ));
     };
     let argument = WitDelivery {
         queue: delivery.queue.clone(),
@@ -80,6 +93,9 @@ mod tests {
     fn backoff_doubles_up_to_the_cap() {
         let c = config();
         let ms = |a| backoff(&c, a).as_millis();
-        assert_eq!([ms(1), ms(2), ms(3), ms(4), ms(5), ms(99)], [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(
+            [ms(1), ms(2), ms(3), ms(4), ms(5), ms(99)],
+            [100, 200, 400, 800, 1000, 1000]
+        );
     }
 }

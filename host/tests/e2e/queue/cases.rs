@@ -7,7 +7,12 @@ use super::{BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, start, wait_
 use crate::common::*;
 
 fn ok(reply: &Reply) {
-    assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
 }
 
 pub async fn handles_and_acks_in_order(b: &Backend) {
@@ -15,7 +20,10 @@ pub async fn handles_and_acks_in_order(b: &Backend) {
     ok(&publish(&host, "work", "a", "ack", 5).await);
     let handled = wait_lines(&host, PROBE_LOG, "handled queue=work id=a-", 5).await;
     for (i, line) in handled.iter().enumerate() {
-        assert!(line.contains(&format!("id=a-{i} attempt=1 body=ack -> ack")), "{line}");
+        assert!(
+            line.contains(&format!("id=a-{i} attempt=1 body=ack -> ack")),
+            "{line}"
+        );
     }
     // Acknowledged: none comes back.
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -27,11 +35,18 @@ pub async fn retries_then_dead_letters(b: &Backend) {
     ok(&publish(&host, "work", "r", "retry", 1).await);
     let dead = wait_lines(&host, DEAD_LOG, "handled queue=work.dead id=r ", 1).await;
     assert!(dead[0].contains("attempt=3"), "{}", dead[0]);
-    assert!(dead[0].contains("reason=gave up after 3 attempts"), "{}", dead[0]);
+    assert!(
+        dead[0].contains("reason=gave up after 3 attempts"),
+        "{}",
+        dead[0]
+    );
     let tries = lines(&host, PROBE_LOG, "handled queue=work id=r ");
     assert_eq!(tries.len(), 3, "{tries:#?}");
     for (i, line) in tries.iter().enumerate() {
-        assert!(line.contains(&format!("attempt={} body=retry -> retry", i + 1)), "{line}");
+        assert!(
+            line.contains(&format!("attempt={} body=retry -> retry", i + 1)),
+            "{line}"
+        );
     }
 }
 
@@ -40,7 +55,11 @@ pub async fn rejects_go_to_the_dead_letter_queue_at_once(b: &Backend) {
     ok(&publish(&host, "work", "x", "reject:bad input", 1).await);
     let dead = wait_lines(&host, DEAD_LOG, "handled queue=work.dead id=x ", 1).await;
     assert!(dead[0].contains("attempt=1"), "{}", dead[0]);
-    assert!(dead[0].contains("reason=rejected: bad input"), "{}", dead[0]);
+    assert!(
+        dead[0].contains("reason=rejected: bad input"),
+        "{}",
+        dead[0]
+    );
     assert_eq!(lines(&host, PROBE_LOG, "handled queue=work id=x ").len(), 1);
 }
 
@@ -48,20 +67,39 @@ pub async fn traps_are_retried_then_dead_lettered(b: &Backend) {
     let host = start(b);
     ok(&publish(&host, "work", "t", "trap", 1).await);
     let dead = wait_lines(&host, DEAD_LOG, "handled queue=work.dead id=t ", 1).await;
-    assert!(dead[0].contains("reason=gave up after 3 attempts"), "{}", dead[0]);
+    assert!(
+        dead[0].contains("reason=gave up after 3 attempts"),
+        "{}",
+        dead[0]
+    );
     assert!(dead[0].contains("trapped"), "{}", dead[0]);
     let started = lines(&host, PROBE_LOG, "started queue=work id=t ");
     assert_eq!(started.len(), 3, "{started:#?}");
-    assert!(host.output().contains("component_trap"), "the trap is logged");
+    assert!(
+        host.output().contains("component_trap"),
+        "the trap is logged"
+    );
 }
 
 pub async fn a_retry_can_succeed(b: &Backend) {
     let host = start(b);
     ok(&publish(&host, "work", "u", "retry-until:3", 1).await);
     let tries = wait_lines(&host, PROBE_LOG, "handled queue=work id=u ", 3).await;
-    assert!(tries[0].contains("attempt=1 body=retry-until:3 -> retry"), "{}", tries[0]);
-    assert!(tries[1].contains("attempt=2 body=retry-until:3 -> retry"), "{}", tries[1]);
-    assert!(tries[2].contains("attempt=3 body=retry-until:3 -> ack"), "{}", tries[2]);
+    assert!(
+        tries[0].contains("attempt=1 body=retry-until:3 -> retry"),
+        "{}",
+        tries[0]
+    );
+    assert!(
+        tries[1].contains("attempt=2 body=retry-until:3 -> retry"),
+        "{}",
+        tries[1]
+    );
+    assert!(
+        tries[2].contains("attempt=3 body=retry-until:3 -> ack"),
+        "{}",
+        tries[2]
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(lines(&host, DEAD_LOG, "id=u ").is_empty());
 }
@@ -80,7 +118,9 @@ pub async fn graceful_stop_finishes_in_flight_and_leaves_the_rest(b: &Backend) {
     ok(&publish(&first, "work", "s", "slow:1500", 3).await);
     wait_lines(&first, PROBE_LOG, "started queue=work id=s-0 ", 1).await;
     first.signal(libc::SIGTERM);
-    let status = first.wait_exit(Duration::from_secs(20)).expect("stops in time");
+    let status = first
+        .wait_exit(Duration::from_secs(20))
+        .expect("stops in time");
     assert!(status.success(), "{status:?}\n{}", first.output());
     let handled = lines(&first, PROBE_LOG, "handled queue=work id=s-");
     assert_eq!(handled.len(), 1, "only the in-flight one: {handled:#?}");
@@ -109,7 +149,11 @@ pub async fn a_killed_host_gets_its_message_again(b: &Backend) {
 
     let second = start(b);
     let again = wait_lines(&second, PROBE_LOG, "handled queue=work id=k ", 1).await;
-    assert!(again[0].contains("attempt=1 body=slow:3000 -> ack"), "{}", again[0]);
+    assert!(
+        again[0].contains("attempt=1 body=slow:3000 -> ack"),
+        "{}",
+        again[0]
+    );
 }
 
 /// Messages per second through the whole path: HTTP publish (batches of
@@ -160,9 +204,15 @@ pub async fn connection_drops_lose_nothing(b: &Backend) {
     let deadline = Instant::now() + super::WAIT;
     loop {
         let log = std::fs::read_to_string(host.path(BULK_LOG)).unwrap_or_default();
-        let missing: Vec<&String> = expected.iter().filter(|id| !log.contains(id.as_str())).collect();
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|id| !log.contains(id.as_str()))
+            .collect();
         if missing.is_empty() {
-            let handled = log.lines().filter(|l| l.contains("handled queue=bulk")).count();
+            let handled = log
+                .lines()
+                .filter(|l| l.contains("handled queue=bulk"))
+                .count();
             eprintln!(
                 "{} messages, {cuts} connections cut: {} handled twice, {retried} publishes retried",
                 expected.len(),

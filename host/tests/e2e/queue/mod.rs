@@ -22,8 +22,13 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// One backend under test; the host config's `[messaging]` section comes
 /// from here, so that a restarted host finds the same queues.
 pub enum Backend {
-    Embedded { dir: tempfile::TempDir },
-    Amqp { prefix: String, proxy: Option<Proxy> },
+    Embedded {
+        dir: tempfile::TempDir,
+    },
+    Amqp {
+        prefix: String,
+        proxy: Option<Proxy>,
+    },
 }
 
 impl Backend {
@@ -66,7 +71,9 @@ impl Backend {
 
     pub fn proxy(&self) -> &Proxy {
         match self {
-            Self::Amqp { proxy: Some(proxy), .. } => proxy,
+            Self::Amqp {
+                proxy: Some(proxy), ..
+            } => proxy,
             _ => panic!("only an AMQP backend through the proxy has one"),
         }
     }
@@ -119,7 +126,9 @@ pub fn start(backend: &Backend) -> Host {
 
 /// Publishes `count` messages with `body` through the probe's HTTP route.
 pub async fn publish(host: &Host, queue: &str, id: &str, body: &str, count: usize) -> Reply {
-    let url = host.url(&format!("/queue-probe/publish?queue={queue}&id={id}&count={count}"));
+    let url = host.url(&format!(
+        "/queue-probe/publish?queue={queue}&id={id}&count={count}"
+    ));
     Http::new().post(&url, body.to_owned()).await
 }
 
@@ -158,7 +167,9 @@ macro_rules! both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn amqp() {
-                let Some(backend) = Backend::amqp(false).await else { return };
+                let Some(backend) = Backend::amqp(false).await else {
+                    return;
+                };
                 cases::$case(&backend).await;
             }
 
@@ -182,6 +193,8 @@ both!(throughput);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_connection_drops_lose_nothing() {
-    let Some(backend) = Backend::amqp(true).await else { return };
+    let Some(backend) = Backend::amqp(true).await else {
+        return;
+    };
     cases::connection_drops_lose_nothing(&backend).await;
 }

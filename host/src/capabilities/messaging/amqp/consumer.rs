@@ -118,11 +118,17 @@ async fn run(
     }
 }
 
-async fn open(publisher: &Publisher, link: &Link, spec: &Subscribe) -> lapin::Result<(Channel, Consumer)> {
+async fn open(
+    publisher: &Publisher,
+    link: &Link,
+    spec: &Subscribe,
+) -> lapin::Result<(Channel, Consumer)> {
     let topology = &publisher.topology;
     link.declare(&topology.declarations(&spec.queue)).await?;
     let channel = link.connection.create_channel().await?;
-    channel.basic_qos(spec.prefetch, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(spec.prefetch, BasicQosOptions::default())
+        .await?;
     let tag = format!("corral-{}-{}", spec.queue, &new_message_id()[..8]);
     let consumer = channel
         .basic_consume(
@@ -142,7 +148,11 @@ async fn close(channel: &Channel) {
     }
 }
 
-fn to_delivery(publisher: &Arc<Publisher>, spec: &Subscribe, delivery: lapin::message::Delivery) -> Delivery {
+fn to_delivery(
+    publisher: &Arc<Publisher>,
+    spec: &Subscribe,
+    delivery: lapin::message::Delivery,
+) -> Delivery {
     let (message, attempt) = properties::incoming(&delivery.properties, &delivery.data);
     let settler = AmqpSettle {
         publisher: publisher.clone(),
@@ -186,7 +196,8 @@ impl Settle for AmqpSettle {
                 }
                 Outcome::DeadLetter(reason) => {
                     let queue = topology.dead_queue(&self.dead_letter);
-                    let properties = properties::dead(&self.properties, attempt, &reason, &self.queue);
+                    let properties =
+                        properties::dead(&self.properties, attempt, &reason, &self.queue);
                     let item = Outgoing {
                         body: message.body,
                         properties,
@@ -196,14 +207,18 @@ impl Settle for AmqpSettle {
             };
             if let Err(error) = copy {
                 let _ = self.acker.nack(requeue()).await;
-                anyhow::bail!("could not store the message's next copy ({error}); it goes back to the queue");
+                anyhow::bail!(
+                    "could not store the message's next copy ({error}); it goes back to the queue"
+                );
             }
             match self.acker.ack(BasicAckOptions::default()).await {
                 Ok(true) => Ok(()),
                 Ok(false) => anyhow::bail!(
                     "the channel closed before the ack; the broker delivers the message again"
                 ),
-                Err(error) => anyhow::bail!("ack failed ({error}); the broker delivers the message again"),
+                Err(error) => {
+                    anyhow::bail!("ack failed ({error}); the broker delivers the message again")
+                }
             }
         })
     }

@@ -55,7 +55,9 @@ impl Link {
             return Ok(channel.clone());
         }
         let channel = self.connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         *slot = Some(channel.clone());
         Ok(channel)
     }
@@ -144,7 +146,13 @@ impl Links {
             waiting: demand.waiting.clone(),
             _alive: alive,
         });
-        tokio::spawn(supervise(Arc::downgrade(&links), url, name, alive_rx, demand));
+        tokio::spawn(supervise(
+            Arc::downgrade(&links),
+            url,
+            name,
+            alive_rx,
+            demand,
+        ));
         links
     }
 
@@ -228,7 +236,9 @@ async fn supervise(
             declared: Mutex::new(HashSet::new()),
             broken: Notify::new(),
         });
-        let Some(strong) = links.upgrade() else { return };
+        let Some(strong) = links.upgrade() else {
+            return;
+        };
         strong.current.send_replace(Some(link.clone()));
         drop(strong);
         tracing::info!(generation, "connected to RabbitMQ");
@@ -270,7 +280,10 @@ async fn supervise(
         if let Some(strong) = links.upgrade() {
             strong.current.send_replace(None);
         }
-        tracing::warn!(generation, "lost the RabbitMQ connection ({why}); reconnecting");
+        tracing::warn!(
+            generation,
+            "lost the RabbitMQ connection ({why}); reconnecting"
+        );
         // Make sure the old connection is really gone (it may be half-open).
         let _ = tokio::time::timeout(
             Duration::from_secs(1),

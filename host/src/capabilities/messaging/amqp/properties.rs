@@ -84,12 +84,20 @@ pub fn incoming(properties: &BasicProperties, body: &[u8]) -> (Message, u32) {
 
 /// `properties` with the attempt header set to `attempt`.
 pub fn with_attempt(properties: &BasicProperties, attempt: u32) -> BasicProperties {
-    with_headers(properties, &[(ATTEMPT_HEADER, AMQPValue::LongLongInt(attempt.into()))])
+    with_headers(
+        properties,
+        &[(ATTEMPT_HEADER, AMQPValue::LongLongInt(attempt.into()))],
+    )
 }
 
 /// `properties` for the dead-letter copy: the reason, where it came from and
 /// the attempt it died at.
-pub fn dead(properties: &BasicProperties, attempt: u32, reason: &str, source: &str) -> BasicProperties {
+pub fn dead(
+    properties: &BasicProperties,
+    attempt: u32,
+    reason: &str,
+    source: &str,
+) -> BasicProperties {
     let reason: String = reason.chars().take(MAX_REASON).collect();
     with_headers(
         properties,
@@ -188,8 +196,14 @@ mod tests {
         assert_eq!(attempt, 3);
         let (dead, attempt) = incoming(&dead(&properties, 4, "bad input", "jobs"), b"");
         assert_eq!(attempt, 4);
-        assert!(dead.headers.contains(&(DEAD_REASON_HEADER.into(), "bad input".into())));
-        assert!(dead.headers.contains(&(DEAD_SOURCE_HEADER.into(), "jobs".into())));
+        assert!(
+            dead.headers
+                .contains(&(DEAD_REASON_HEADER.into(), "bad input".into()))
+        );
+        assert!(
+            dead.headers
+                .contains(&(DEAD_SOURCE_HEADER.into(), "jobs".into()))
+        );
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl Publisher {
         let deadline = Instant::now() + self.confirm_timeout;
         let mut pending: Vec<usize> = (0..items.len()).collect();
         let mut last_error: Option<String> = None;
-        let because = |e: &Option<String>| e.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+        let because = |e: &Option<String>| {
+            e.as_ref()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        };
         loop {
             if Instant::now() >= deadline {
                 return Err(PublishError::Unavailable(format!(
@@ -103,7 +107,9 @@ async fn attempt(
     items: &[Outgoing],
     pending: &mut Vec<usize>,
 ) -> Result<(), Failure> {
-    link.declare(queues).await.map_err(|e| Failure::Retry(format!("declaring: {e}")))?;
+    link.declare(queues)
+        .await
+        .map_err(|e| Failure::Retry(format!("declaring: {e}")))?;
     let channel = link
         .publisher()
         .await
@@ -119,7 +125,13 @@ async fn attempt(
     for &i in pending.iter() {
         let item = &items[i];
         match channel
-            .basic_publish("".into(), short(target), options, &item.body, item.properties.clone())
+            .basic_publish(
+                "".into(),
+                short(target),
+                options,
+                &item.body,
+                item.properties.clone(),
+            )
             .await
         {
             Ok(confirm) => confirms.push((i, confirm)),
@@ -129,7 +141,12 @@ async fn attempt(
             }
         }
     }
-    let results = join_all(confirms.into_iter().map(|(i, c)| async move { (i, c.await) })).await;
+    let results = join_all(
+        confirms
+            .into_iter()
+            .map(|(i, c)| async move { (i, c.await) }),
+    )
+    .await;
     let mut confirmed = HashSet::new();
     let mut nacked = false;
     let mut problem = send_error;
@@ -140,10 +157,15 @@ async fn attempt(
             }
             Ok(Confirmation::Ack(Some(returned))) => {
                 link.forget(target);
-                problem = Some(format!("queue {target:?} is gone ({})", returned.reply_text));
+                problem = Some(format!(
+                    "queue {target:?} is gone ({})",
+                    returned.reply_text
+                ));
             }
             Ok(Confirmation::Nack(_)) => nacked = true,
-            Ok(Confirmation::NotRequested) => problem = Some("the channel is not in confirm mode".into()),
+            Ok(Confirmation::NotRequested) => {
+                problem = Some("the channel is not in confirm mode".into())
+            }
             Err(e) => problem = Some(format!("waiting for the confirm: {e}")),
         }
     }

@@ -113,7 +113,10 @@ impl Topology {
         let dead = self.dead_letter_of(logical);
         let mut arguments = FieldTable::default();
         arguments.insert("x-dead-letter-exchange".into(), string(""));
-        arguments.insert("x-dead-letter-routing-key".into(), string(&self.real(&dead)));
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            string(&self.real(&dead)),
+        );
         vec![
             self.plain(&dead),
             QueueDecl {
@@ -144,7 +147,10 @@ impl Topology {
         let mut arguments = FieldTable::default();
         arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms as i64));
         arguments.insert("x-dead-letter-exchange".into(), string(""));
-        arguments.insert("x-dead-letter-routing-key".into(), string(&self.real(logical)));
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            string(&self.real(logical)),
+        );
         let expires = ms + DELAY_QUEUE_GRACE.as_millis() as u64;
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires as i64));
         QueueDecl {
@@ -214,7 +220,13 @@ mod tests {
         assert_eq!(d.name, "p-jobs.retry.1500");
         assert!(d.every_time);
         let args = d.arguments.inner();
-        assert_eq!(args.get("x-message-ttl"), Some(&AMQPValue::LongLongInt(1500)));
-        assert_eq!(args.get("x-dead-letter-routing-key"), Some(&string("p-jobs")));
+        assert_eq!(
+            args.get("x-message-ttl"),
+            Some(&AMQPValue::LongLongInt(1500))
+        );
+        assert_eq!(
+            args.get("x-dead-letter-routing-key"),
+            Some(&string("p-jobs"))
+        );
     }
 }

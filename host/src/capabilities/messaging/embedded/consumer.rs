@@ -81,7 +81,12 @@ async fn run(
             settled: false,
             _permit: permit,
         };
-        let delivery = Delivery::new(logical.clone(), record.message, record.attempt, Box::new(settler));
+        let delivery = Delivery::new(
+            logical.clone(),
+            record.message,
+            record.attempt,
+            Box::new(settler),
+        );
         tokio::select! {
             // A delivery dropped here is released (see `Drop` below).
             () = stopped(&mut stop) => return,
@@ -122,7 +127,11 @@ impl Settle for EmbeddedSettle {
                 },
                 Outcome::DeadLetter(reason) => {
                     set_header(&mut message.headers, DEAD_REASON_HEADER, reason);
-                    set_header(&mut message.headers, DEAD_SOURCE_HEADER, self.logical.clone());
+                    set_header(
+                        &mut message.headers,
+                        DEAD_SOURCE_HEADER,
+                        self.logical.clone(),
+                    );
                     Next::Move {
                         queue: self.dead_letter.clone(),
                         record: Record { message, attempt },

@@ -81,7 +81,9 @@ impl Broker for Embedded {
                 .into_iter()
                 .map(|mut message| {
                     message.message_id.get_or_insert_with(new_message_id);
-                    message.headers.retain(|(name, _)| name != "x-corral-attempt");
+                    message
+                        .headers
+                        .retain(|(name, _)| name != "x-corral-attempt");
                     Record {
                         message,
                         attempt: 1,
@@ -115,7 +117,9 @@ impl Broker for Embedded {
 /// due (or a new one is scheduled). Ends with the store.
 async fn promote_due(store: Weak<Store>) {
     loop {
-        let Some(strong) = store.upgrade() else { return };
+        let Some(strong) = store.upgrade() else {
+            return;
+        };
         let wake = strong.delay_wake.clone();
         let now = now_ms();
         let next = match strong.write(Write::Promote { now_ms: now }).await {
@@ -126,7 +130,9 @@ async fn promote_due(store: Weak<Store>) {
             }
         };
         drop(strong);
-        let wait = next.map_or(IDLE_PLAN, |due| Duration::from_millis(due.saturating_sub(now)));
+        let wait = next.map_or(IDLE_PLAN, |due| {
+            Duration::from_millis(due.saturating_sub(now))
+        });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = wake.notified() => {}

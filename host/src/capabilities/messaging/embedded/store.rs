@@ -49,9 +49,15 @@ pub enum Write {
 pub enum Next {
     Nothing,
     /// A retry, delivered again at `due_ms`.
-    Delay { due_ms: u64, record: Record },
+    Delay {
+        due_ms: u64,
+        record: Record,
+    },
     /// A copy in another queue (the dead-letter queue).
-    Move { queue: String, record: Record },
+    Move {
+        queue: String,
+        record: Record,
+    },
 }
 
 struct Job {
@@ -192,7 +198,9 @@ fn write_loop(
             Err(error) => {
                 tracing::error!("writing the queue file failed: {error}");
                 for job in group {
-                    let _ = job.done.send(Err(format!("writing the queue file failed: {error}")));
+                    let _ = job
+                        .done
+                        .send(Err(format!("writing the queue file failed: {error}")));
                 }
             }
         }
@@ -231,11 +239,15 @@ fn commit(
                     match next {
                         Next::Nothing => {}
                         Next::Delay { due_ms, record } => {
-                            delay.insert((*due_ms, take()), encode_routed(queue, record).as_slice())?;
+                            delay.insert(
+                                (*due_ms, take()),
+                                encode_routed(queue, record).as_slice(),
+                            )?;
                             *delayed = true;
                         }
                         Next::Move { queue, record } => {
-                            messages.insert((queue.as_str(), take()), record.encode().as_slice())?;
+                            messages
+                                .insert((queue.as_str(), take()), record.encode().as_slice())?;
                             touched.insert(queue.clone());
                         }
                     }
@@ -249,7 +261,8 @@ fn commit(
                         delay.remove(key)?;
                         match decode_routed(&value) {
                             Ok((queue, record)) => {
-                                messages.insert((queue.as_str(), take()), record.encode().as_slice())?;
+                                messages
+                                    .insert((queue.as_str(), take()), record.encode().as_slice())?;
                                 touched.insert(queue);
                             }
                             Err(error) => tracing::error!("dropping a delayed message: {error}"),
