@@ -13,8 +13,9 @@ use crate::triggers::{failure, invocation};
 /// Runs the handler for `delivery` and decides its outcome.
 ///
 /// A trap, a timeout or a missing component counts as a retry with the
-/// queue's exponential back-off; a `retry` (for whatever reason) past
-/// `max_attempts` becomes a dead letter.
+/// queue's exponential back-off; a handler's own `retry(ms)` is honoured up
+/// to `max_retry_delay_ms`; a retry (for whatever reason) at attempt
+/// `max_attempts` becomes a dead letter instead.
 pub async fn decide(
     registry: &Registry,
     component: &str,

@@ -106,6 +106,16 @@ pub async fn run(
             }
         }
     };
+    if config.concurrency > u32::from(config.prefetch) {
+        tracing::warn!(
+            component = %name,
+            queue = %config.name,
+            "concurrency {} is above prefetch {}: at most {} messages are handled at once",
+            config.concurrency,
+            config.prefetch,
+            config.prefetch
+        );
+    }
     let mut subscription = broker.subscribe(Subscribe {
         queue: config.name.clone(),
         dead_letter: config.dead_letter_queue(),

@@ -22,7 +22,14 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 pub fn start(store: Arc<Store>, spec: Subscribe, logical: String) -> Subscription {
     let (deliveries, rx) = mpsc::channel(1);
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(run(store, spec, logical, deliveries, stop_rx));
+    let task = tokio::spawn(async move {
+        run(store.clone(), spec, logical, deliveries, stop_rx).await;
+        // The subscription closes once its deliveries are settled: make
+        // their (lazily synced) settlements durable before the host exits.
+        if let Err(error) = store.write(Write::Sync).await {
+            tracing::error!("syncing the queue file: {error}");
+        }
+    });
     Subscription::new(rx, stop, task)
 }
 

@@ -13,16 +13,18 @@
 //! host crash calls for.
 //!
 //! All writes go through one thread that groups whatever is waiting into a
-//! single transaction (group commit): each commit is synced to disk before
-//! any caller hears back, and concurrent publishers share the cost of the
-//! sync instead of paying one each.
+//! single transaction (group commit): concurrent publishers share the cost
+//! of one sync instead of paying one each. A commit with a publish in it is
+//! synced before anyone hears back; one with only settles is synced within
+//! [`LAZY_SYNC`] (see `write_loop`).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use tokio::sync::{Notify, oneshot};
 
 use super::claims::Queues;
@@ -34,6 +36,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_SEQ: &str = "next_seq";
 /// Most writes folded into one transaction.
 const MAX_GROUP: usize = 1024;
+/// Longest a settle stays unsynced when nothing else is written.
+const LAZY_SYNC: Duration = Duration::from_millis(100);
 
 /// One change to the file.
 pub enum Write {
@@ -43,6 +47,8 @@ pub enum Write {
     Settle { queue: String, seq: u64, next: Next },
     /// Moves every delayed message due by `now_ms` to the end of its queue.
     Promote { now_ms: u64 },
+    /// Makes every earlier write durable (settles are synced lazily).
+    Sync,
 }
 
 /// What replaces a settled message.
@@ -171,7 +177,24 @@ fn write_loop(
     queues: &Queues,
     delay_wake: &Notify,
 ) {
-    while let Ok(first) = jobs.recv() {
+    // Whether the last commits were not synced yet (settles only).
+    let mut unsynced = false;
+    loop {
+        let first = if unsynced {
+            match jobs.recv_timeout(LAZY_SYNC) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    unsynced = !sync(db);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -182,9 +205,19 @@ fn write_loop(
         let mut touched = HashSet::new();
         let mut delayed = false;
         let writes: Vec<&Write> = group.iter().map(|job| &job.write).collect();
-        let result = commit(db, &writes, &mut next_seq, &mut touched, &mut delayed);
+        // A publisher is told its message is stored: appends are synced
+        // before the answer. Settles and promotions move messages
+        // atomically (the old copy goes in the same transaction as the new
+        // one is written), so losing one in a crash only means delivering
+        // a message again: they are synced lazily, within `LAZY_SYNC` or
+        // with the next append, which is what makes acking cheap.
+        let durable = writes
+            .iter()
+            .any(|w| matches!(w, Write::Append { .. } | Write::Sync));
+        let result = commit(db, &writes, durable, &mut next_seq, &mut touched, &mut delayed);
         match result {
             Ok(results) => {
+                unsynced = !durable;
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.done.send(Ok(result));
                 }
@@ -205,17 +238,34 @@ fn write_loop(
             }
         }
     }
+    if unsynced {
+        sync(db);
+    }
+}
+
+/// Makes every earlier commit durable (an empty synced commit); `true` on
+/// success.
+fn sync(db: &Database) -> bool {
+    let synced = (|| -> Result<(), redb::Error> { Ok(db.begin_write()?.commit()?) })();
+    if let Err(error) = &synced {
+        tracing::error!("syncing the queue file failed: {error}");
+    }
+    synced.is_ok()
 }
 
 /// Applies `writes` in one transaction; returns each write's result.
 fn commit(
     db: &Database,
     writes: &[&Write],
+    durable: bool,
     next_seq: &mut u64,
     touched: &mut HashSet<String>,
     delayed: &mut bool,
 ) -> Result<Vec<Option<u64>>, redb::Error> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    if !durable {
+        txn.set_durability(Durability::None)?;
+    }
     let mut counter = *next_seq;
     let mut results = Vec::with_capacity(writes.len());
     {
@@ -252,6 +302,7 @@ fn commit(
                         }
                     }
                 }
+                Write::Sync => {}
                 Write::Promote { now_ms } => {
                     let due: Vec<((u64, u64), Vec<u8>)> = delay
                         .range(..=(*now_ms, u64::MAX))?
