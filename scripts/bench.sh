@@ -154,16 +154,40 @@ loadavg_note() {
   fi
 }
 
+# CPU seconds (user + system) used so far by process $1.
+cpu_seconds() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  stat=${stat##*) }
+  # shellcheck disable=SC2086
+  set -- $stat
+  awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
+}
+
+# CPU use of the server and the client during each run, in % of one CPU:
+# it shows which side was the bottleneck.
+CPU_JSON=
 # load NAME URL: runs the load generator, leaves its JSON in $WORK/NAME.json.
 load() {
   local name=$1 url=$2
   check_hello "$url"
   loadavg_note "$name"
   say "load: $name ($url): ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s (max ${MAX_REQUESTS} requests)"
+  local cpu_before t_before t_after server_pct client_pct
+  cpu_before=$(cpu_seconds "$SERVER_PID")
+  t_before=$(date +%s.%N)
   "${CLIENT_PIN[@]}" "$BIN/loadgen" "$url" --label "$name" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
     --max-requests "$MAX_REQUESTS" --threads "$LOADGEN_THREADS" --timeout 5 \
     >"$WORK/$name.json"
+  t_after=$(date +%s.%N)
+  server_pct=$(awk -v a="$cpu_before" -v b="$(cpu_seconds "$SERVER_PID")" -v t0="$t_before" -v t1="$t_after" \
+    'BEGIN { printf "%.0f", 100 * (b - a) / (t1 - t0) }')
+  client_pct=$(awk -v c="$(jget "$WORK/$name.json" .client_cpu_seconds)" -v t0="$t_before" -v t1="$t_after" \
+    'BEGIN { printf "%.0f", 100 * c / (t1 - t0) }')
+  echo "$server_pct" >"$WORK/$name.server_cpu"
+  echo "$client_pct" >"$WORK/$name.client_cpu"
+  CPU_JSON="${CPU_JSON:+$CPU_JSON, }\"$name\": {\"server\": $server_pct, \"client\": $client_pct}"
   cat "$WORK/$name.json" >&2
 }
 
@@ -240,6 +264,7 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
   printf '  "http": {\n'
   printf '    "native": %s,\n' "$(json_or_null "$WORK/native.json")"
   printf '    "corral": %s,\n' "$(json_or_null "$WORK/corral.json")"
+  printf '    "cpu_pct_of_one_core": {%s},\n' "$CPU_JSON"
   if [ -s "$WORK/wasmtime.json" ]; then
     printf '    "wasmtime_serve": %s,\n' "$(cat "$WORK/wasmtime.json")"
     printf '    "wasmtime_version": "%s"\n' "$WASMTIME_VERSION"
@@ -257,14 +282,16 @@ echo
 echo "corral benchmarks, $(date -u +%Y-%m-%d), $CPUS CPUs (${MODEL:-unknown}); pinning: $PINNING"
 if [ "$RUN_HTTP" = 1 ]; then
   echo "hello world over loopback: ${CONNECTIONS} connections, ${DURATION}s measured after ${WARMUP}s warm-up"
-  printf '%-16s %10s %10s %10s %10s %8s %8s\n' target req/s p50_ms p99_ms max_ms non2xx errors
+  printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s\n' \
+    target req/s p50_ms p99_ms max_ms non2xx errors srv_cpu% cli_cpu%
   for name in native corral wasmtime; do
     f=$WORK/$name.json
     if [ -s "$f" ]; then
-      printf '%-16s %10s %10s %10s %10s %8s %8s\n' "$name" \
+      printf '%-16s %9s %8s %8s %8s %7s %7s %8s %8s\n' "$name" \
         "$(jget "$f" .rps)" "$(jget "$f" .latency_ms.p50)" "$(jget "$f" .latency_ms.p99)" \
-        "$(jget "$f" .latency_ms.max)" "$(jget "$f" .non_2xx)" "$(jget "$f" .errors)"
-    elif [ "$name" = wasmtime ]; then
+        "$(jget "$f" .latency_ms.max)" "$(jget "$f" .non_2xx)" "$(jget "$f" .errors)" \
+        "$(cat "$WORK/$name.server_cpu")" "$(cat "$WORK/$name.client_cpu")"
+    elif [ "$name" = wasmtime ] && [ -n "$WASMTIME_NOTE" ]; then
       printf '%-16s %s\n' "wasmtime serve" "$WASMTIME_NOTE"
     fi
   done

@@ -235,6 +235,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "errors": all.errors,
         "requests_failed": all.non_2xx + all.errors,
         "connections_cut_off": aborted,
+        "client_cpu_seconds": process_cpu_seconds().map(round3),
         "rps": (all.ok as f64 / window).round(),
         "latency_ms": {
             "p50": pct(0.50),
@@ -246,4 +247,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     println!("{report}");
     Ok(())
+}
+
+/// CPU time (user + system) this process used so far, from `/proc/self/stat`
+/// (Linux; `None` elsewhere). Tells whether the client itself was the
+/// bottleneck.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) in parens.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12
+    // here; in clock ticks, 100 per second on Linux.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
