@@ -124,12 +124,10 @@ fn is_precondition_failed(error: &lapin::Error) -> bool {
 /// The current link, if any, and the task that keeps one up.
 pub struct Links {
     current: watch::Sender<Option<Arc<Link>>>,
-    /// Poked by whoever waits for a link: during an outage the supervisor
-    /// then tries again soon instead of sleeping out a long backoff while a
+    /// Publishes waiting for a link: during an outage the supervisor then
+    /// tries again soon instead of sleeping out a long backoff while a
     /// publish is running out of time.
-    wanted: Arc<Notify>,
-    /// How many publishes are waiting in [`Links::wait`] right now.
-    waiting: Arc<AtomicUsize>,
+    demand: Demand,
     /// Dropped with `Links`: tells the supervisor to close and stop.
     _alive: watch::Sender<()>,
 }
@@ -142,8 +140,7 @@ impl Links {
         let demand = Demand::default();
         let links = Arc::new(Self {
             current: watch::channel(None).0,
-            wanted: demand.wanted.clone(),
-            waiting: demand.waiting.clone(),
+            demand: demand.clone(),
             _alive: alive,
         });
         tokio::spawn(supervise(
@@ -163,9 +160,9 @@ impl Links {
         // Only publishes (which have a deadline) hurry the reconnection;
         // consumers wait with the normal backoff.
         let _waiting = deadline.map(|_| {
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-            self.wanted.notify_one();
-            scopeguard(&self.waiting)
+            self.demand.waiting.fetch_add(1, Ordering::SeqCst);
+            self.demand.wanted.notify_one();
+            scopeguard(&self.demand.waiting)
         });
         let ready = rx.wait_for(|link| link.as_ref().is_some_and(|l| l.is_connected()));
         let link = match deadline {
