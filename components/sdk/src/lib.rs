@@ -5,8 +5,9 @@
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
 //! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
-//! [`time`] formats timestamps. With the `timer` feature,
-//! [`timer_component!`] exports a scheduled job.
+//! [`time`] formats timestamps, [`messaging`] publishes to queues. With the
+//! `timer` feature, [`timer_component!`] exports a scheduled job; with the
+//! `queue` feature, [`queue_component!`] exports a queue consumer.
 //!
 //! ```ignore
 //! struct Hello;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod messaging;
 pub mod multipart;
 pub mod time;
 

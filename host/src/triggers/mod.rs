@@ -31,6 +31,14 @@ pub fn start_event_triggers(
                 stop.clone(),
             )));
         }
+        if let Some(queue) = &component.queue {
+            tasks.push(tokio::spawn(queue::run(
+                registry.clone(),
+                component.name.clone(),
+                queue.clone(),
+                stop.clone(),
+            )));
+        }
     }
     tasks
 }

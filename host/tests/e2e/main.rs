@@ -6,6 +6,7 @@ mod admin;
 mod drain;
 mod isolation;
 mod limits;
+mod queue;
 mod redeploy;
 mod routing;
 mod timer;

@@ -1,45 +1,195 @@
-//! The `messaging` capability. (Skeleton: the implementation is in progress;
-//! until then a grant of it refuses the deploy.)
+//! The `messaging` capability: `corral:platform/messaging` (confirmed
+//! publishing), and the broker the queue trigger consumes from.
+//!
+//! ```toml
+//! [messaging]
+//! backend = "amqp"            # or "embedded" (default)
+//!
+//! [[component]]
+//! name = "upload"
+//! grants.messaging = { publish = ["transactions"] }
+//! ```
+//!
+//! A component may publish only to the queues its grant lists (anything
+//! else is `not-granted`). The broker is started on first use, not at
+//! construction: `corral check` builds the capabilities too, and must
+//! neither connect to RabbitMQ nor lock the embedded queue file of a
+//! running host.
 
+pub mod amqp;
+pub mod broker;
+pub mod embedded;
 pub mod settings;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
-use wasmtime::component::Linker;
+use wasmtime::component::{HasSelf, Linker};
 
+pub use broker::{Broker, Delivery, Message, Outcome, PublishError, Subscribe, Subscription};
 pub use settings::BackendConfig;
 
 use super::Capability;
+use crate::bindings::corral::platform::messaging as wit;
 use crate::config::{ComponentConfig, Config};
 use crate::runtime::InstanceState;
+use settings::Backend;
 
-pub struct Messaging;
+/// Most messages in one `publish-batch`.
+const MAX_BATCH: usize = 10_000;
+
+pub struct Messaging {
+    backend: Arc<LazyBroker>,
+}
+
+/// The configured broker, started on first use.
+pub struct LazyBroker {
+    settings: BackendConfig,
+    /// Each configured queue trigger's queue and dead-letter queue.
+    dead_letters: Vec<(String, String)>,
+    broker: Mutex<Option<Arc<dyn Broker>>>,
+}
+
+impl LazyBroker {
+    /// The broker, starting it if needed. Must run inside the tokio
+    /// runtime. An embedded queue that cannot be opened is an error now and
+    /// is tried again on the next call.
+    pub fn get(&self) -> anyhow::Result<Arc<dyn Broker>> {
+        let mut slot = self.broker.lock().unwrap();
+        if let Some(broker) = slot.as_ref() {
+            return Ok(broker.clone());
+        }
+        let s = &self.settings;
+        let broker: Arc<dyn Broker> = match s.backend {
+            Backend::Amqp => {
+                let topology =
+                    amqp::topology::Topology::new(&s.queue_prefix, self.dead_letters.clone());
+                let timeout = Duration::from_millis(s.confirm_timeout_ms);
+                Arc::new(amqp::Amqp::start(&s.url, topology, timeout))
+            }
+            Backend::Embedded => Arc::new(embedded::Embedded::open(&s.path, &s.queue_prefix)?),
+        };
+        tracing::info!(backend = ?s.backend, "messaging backend started");
+        *slot = Some(broker.clone());
+        Ok(broker)
+    }
+}
+
+impl Messaging {
+    /// The host's broker, for the queue trigger.
+    pub fn broker(&self) -> anyhow::Result<Arc<dyn Broker>> {
+        self.backend.get()
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
+    /// Queues the component may publish to.
     #[serde(default)]
     pub publish: Vec<String>,
 }
 
+/// A component's grant, shared by its instances.
+pub struct Publisher {
+    allowed: HashSet<String>,
+    backend: Arc<LazyBroker>,
+}
+
+/// The per-instance state.
+pub struct MessagingHandle(Arc<Publisher>);
+
 impl Capability for Messaging {
     const NAME: &'static str = "messaging";
     type Grant = Grant;
-    type Prepared = ();
-    type Instance = ();
+    type Prepared = Publisher;
+    type Instance = MessagingHandle;
 
-    fn new(_config: &Config) -> anyhow::Result<Self> {
-        Ok(Self)
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        let dead_letters = config
+            .components
+            .iter()
+            .filter_map(|c| c.queue.as_ref())
+            .map(|q| (q.name.clone(), q.dead_letter_queue()))
+            .collect();
+        Ok(Self {
+            backend: Arc::new(LazyBroker {
+                settings: config.messaging.clone(),
+                dead_letters,
+                broker: Mutex::new(None),
+            }),
+        })
     }
 
-    fn prepare(&self, component: &ComponentConfig, _grant: Grant) -> anyhow::Result<()> {
-        anyhow::bail!("component {:?}: grants.messaging: not available yet", component.name)
+    fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Publisher> {
+        if let Some(bad) = grant.publish.iter().find(|q| q.is_empty()) {
+            anyhow::bail!(
+                "component {:?}: grants.messaging.publish: {bad:?} is not a queue name",
+                component.name
+            );
+        }
+        Ok(Publisher {
+            allowed: grant.publish.into_iter().collect(),
+            backend: self.backend.clone(),
+        })
     }
 
-    fn instance(_prepared: &Arc<()>) {}
+    fn instance(prepared: &Arc<Publisher>) -> MessagingHandle {
+        MessagingHandle(prepared.clone())
+    }
 
-    fn add_to_linker(_linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        wit::add_to_linker::<_, HasSelf<MessagingHandle>>(linker, |state| {
+            state
+                .caps
+                .messaging
+                .as_mut()
+                .expect("messaging is linked only for components that have it")
+        })?;
         Ok(())
+    }
+}
+
+impl Publisher {
+    async fn publish(&self, queue: &str, messages: Vec<Message>) -> Result<(), wit::Error> {
+        if !self.allowed.contains(queue) {
+            return Err(wit::Error::NotGranted(format!(
+                "queue {queue:?} is not in this component's grants.messaging.publish"
+            )));
+        }
+        if messages.len() > MAX_BATCH {
+            return Err(wit::Error::Invalid(format!(
+                "at most {MAX_BATCH} messages per batch"
+            )));
+        }
+        let broker = self
+            .backend
+            .get()
+            .map_err(|e| wit::Error::Unavailable(format!("{e:#}")))?;
+        broker.publish(queue, messages).await.map_err(|e| match e {
+            PublishError::Unavailable(m) => wit::Error::Unavailable(m),
+            PublishError::Rejected(m) => wit::Error::Rejected(m),
+            PublishError::Invalid(m) => wit::Error::Invalid(m),
+        })
+    }
+}
+
+impl wit::Host for MessagingHandle {
+    async fn publish(
+        &mut self,
+        queue: String,
+        message: Message,
+    ) -> wasmtime::Result<Result<(), wit::Error>> {
+        Ok(self.0.publish(&queue, vec![message]).await)
+    }
+
+    async fn publish_batch(
+        &mut self,
+        queue: String,
+        messages: Vec<Message>,
+    ) -> wasmtime::Result<Result<(), wit::Error>> {
+        Ok(self.0.publish(&queue, messages).await)
     }
 }

@@ -1,0 +1,114 @@
+//! `queue-probe`: a test component for the queue trigger and the messaging
+//! capability. What it does with a message is written in the body:
+//!
+//! | body             | disposition                                         |
+//! |------------------|-----------------------------------------------------|
+//! | `ack` (or other) | `ack`                                               |
+//! | `retry`          | `retry(100)`                                        |
+//! | `retry-until:N`  | `retry(100)` before attempt N, then `ack`           |
+//! | `reject:REASON`  | `reject(REASON)`                                    |
+//! | `trap`           | panics (the host retries with back-off)             |
+//! | `slow:MS`        | waits MS milliseconds, then `ack`                   |
+//! | `forward:QUEUE`  | publishes a copy to QUEUE, then `ack`               |
+//!
+//! Every message is logged when it starts (`started queue=Q id=ID
+//! attempt=N`) and before its disposition is carried out (`handled queue=Q
+//! id=ID attempt=N body=B -> D`, plus `reason=...` for a dead letter), so a
+//! test can follow each delivery in the log file.
+//!
+//! `POST /queue-probe/publish?queue=Q&id=ID[&count=N]` publishes the request
+//! body (N copies with ids `ID-0`..`ID-(N-1)`, in one batch) through the
+//! component's messaging grant.
+
+use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::log;
+use corral_sdk::messaging::{self, Message};
+use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
+
+struct Probe;
+
+fn sleep_ms(ms: u64) {
+    corral_sdk::wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+}
+
+impl QueueHandler for Probe {
+    fn handle(delivery: Delivery) -> Disposition {
+        let message = &delivery.message;
+        let body = message.body_text();
+        let id = message.message_id.as_deref().unwrap_or("-");
+        log::info(
+            "started",
+            &format!(
+                "started queue={} id={id} attempt={}",
+                delivery.queue, delivery.attempt
+            ),
+        );
+        let (disposition, label) = match body.split_once(':').unwrap_or((body.as_str(), "")) {
+            ("retry", _) => (Disposition::Retry(100), "retry".to_owned()),
+            ("retry-until", n) if delivery.attempt < n.parse().unwrap_or(1) => {
+                (Disposition::Retry(100), "retry".to_owned())
+            }
+            ("reject", reason) => (Disposition::Reject(reason.to_owned()), "reject".to_owned()),
+            ("trap", _) => (Disposition::Ack, "trap".to_owned()),
+            ("slow", ms) => {
+                sleep_ms(ms.parse().unwrap_or(1000));
+                (Disposition::Ack, "ack".to_owned())
+            }
+            ("forward", queue) => match messaging::publish(queue, message) {
+                Ok(()) => (Disposition::Ack, format!("forwarded to {queue}")),
+                Err(error) => (Disposition::Retry(100), format!("forward failed: {error}")),
+            },
+            _ => (Disposition::Ack, "ack".to_owned()),
+        };
+        let reason = message
+            .header("x-corral-dead-reason")
+            .map(|r| format!(" reason={r}"))
+            .unwrap_or_default();
+        log::info(
+            "handled",
+            &format!(
+                "handled queue={} id={id} attempt={} body={body} -> {label}{reason}",
+                delivery.queue, delivery.attempt,
+            ),
+        );
+        if label == "trap" {
+            panic!("the message asked for a trap");
+        }
+        disposition
+    }
+}
+
+impl Handler for Probe {
+    fn handle(request: Request) -> Response {
+        if request.method != "POST" || request.path != "/queue-probe/publish" {
+            return Response::not_found(&request.path);
+        }
+        let Some(queue) = request.query_param("queue") else {
+            return Response::error(400, "invalid", Some("queue"), "queue is required");
+        };
+        let id = request.query_param("id").unwrap_or_else(|| "m".into());
+        let count: usize = request
+            .query_param("count")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let message = |id: String| {
+            Message::new(request.body.clone())
+                .with_content_type("text/plain")
+                .with_id(id)
+                .with_header("sent-by", "queue-probe")
+        };
+        let result = if count == 1 {
+            messaging::publish(&queue, &message(id))
+        } else {
+            let batch: Vec<Message> = (0..count).map(|i| message(format!("{id}-{i}"))).collect();
+            messaging::publish_batch(&queue, &batch)
+        };
+        match result {
+            Ok(()) => Response::json(200, &serde_json::json!({ "published": count })),
+            Err(error) => Response::error(error.http_status(), error.code(), None, error.detail()),
+        }
+    }
+}
+
+corral_sdk::queue_component!(Probe);
+corral_sdk::http_component!(Probe);

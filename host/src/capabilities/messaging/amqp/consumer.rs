@@ -1,0 +1,248 @@
+//! Consuming a queue on RabbitMQ, across reconnects.
+//!
+//! Each connection gets its own consumer channel with `basic.qos(prefetch)`
+//! and manual acknowledgements. When the connection (or just the channel)
+//! dies, every delivery not acknowledged yet goes back to the queue on the
+//! broker's side, and this task subscribes again on the next connection:
+//! nothing is lost, and what was in flight is delivered again.
+//!
+//! Settling a delivery follows one rule: store the next copy first, confirm
+//! it, then ack the original. A retry is published (confirmed) to the
+//! queue's delay queue with `x-corral-attempt + 1`; a dead letter to the
+//! dead-letter queue with the reason. If that publish fails, the original is
+//! handed back (`nack` + requeue) to be handled again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Acker, BasicProperties, Channel, Consumer};
+use tokio::sync::{mpsc, watch};
+
+use super::link::Link;
+use super::properties;
+use super::publish::{Outgoing, Publisher};
+use super::topology::short;
+use crate::capabilities::messaging::broker::{
+    Delivery, Message, Outcome, Settle, Subscribe, Subscription, new_message_id, stopped,
+};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub fn start(publisher: Arc<Publisher>, spec: Subscribe) -> Subscription {
+    let (deliveries, rx) = mpsc::channel(1);
+    let (stop, stop_rx) = watch::channel(false);
+    let checked = [&spec.queue, &spec.dead_letter]
+        .into_iter()
+        .try_for_each(|name| publisher.topology.check(name));
+    let task = match checked {
+        Ok(()) => tokio::spawn(run(publisher, spec, deliveries, stop_rx)),
+        Err(error) => {
+            tracing::error!(queue = %spec.queue, "cannot consume: {error}");
+            tokio::spawn(async {})
+        }
+    };
+    Subscription::new(rx, stop, task)
+}
+
+async fn run(
+    publisher: Arc<Publisher>,
+    spec: Subscribe,
+    deliveries: mpsc::Sender<Delivery>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let link = tokio::select! {
+            () = stopped(&mut stop) => return,
+            link = publisher.links.wait(None) => match link {
+                Some(link) => link,
+                None => return,
+            },
+        };
+        let (channel, mut consumer) = match open(&publisher, &link, &spec).await {
+            Ok(opened) => {
+                backoff = FIRST_BACKOFF;
+                opened
+            }
+            Err(error) => {
+                tracing::warn!(queue = %spec.queue, "cannot subscribe: {error}; retrying");
+                publisher.links.suspect(&link);
+                tokio::select! {
+                    () = stopped(&mut stop) => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        tracing::info!(queue = %spec.queue, generation = link.generation, prefetch = spec.prefetch, "consuming");
+        let ended = loop {
+            let next = tokio::select! {
+                () = stopped(&mut stop) => {
+                    close(&channel).await;
+                    return;
+                }
+                next = consumer.next() => next,
+            };
+            let delivery = match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => break error.to_string(),
+                None => break "the broker ended the subscription".to_string(),
+            };
+            let delivery = to_delivery(&publisher, &spec, delivery);
+            tokio::select! {
+                // An undelivered delivery is dropped here: it goes back to
+                // the queue (see `AmqpSettle`'s `Drop`) or with the channel.
+                () = stopped(&mut stop) => {
+                    close(&channel).await;
+                    return;
+                }
+                sent = deliveries.send(delivery) => if sent.is_err() {
+                    close(&channel).await;
+                    return;
+                },
+            }
+        };
+        tracing::warn!(queue = %spec.queue, generation = link.generation, "consumer interrupted ({ended}); subscribing again");
+        publisher.links.suspect(&link);
+        close(&channel).await;
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = tokio::time::sleep(FIRST_BACKOFF) => {}
+        }
+    }
+}
+
+async fn open(
+    publisher: &Publisher,
+    link: &Link,
+    spec: &Subscribe,
+) -> lapin::Result<(Channel, Consumer)> {
+    let topology = &publisher.topology;
+    link.declare(&topology.declarations(&spec.queue)).await?;
+    let channel = link.connection.create_channel().await?;
+    channel
+        .basic_qos(spec.prefetch, BasicQosOptions::default())
+        .await?;
+    let tag = format!("corral-{}-{}", spec.queue, &new_message_id()[..8]);
+    let consumer = channel
+        .basic_consume(
+            short(&topology.real(&spec.queue)),
+            short(&tag),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+/// Closing the channel gives every unacknowledged delivery back to the queue.
+async fn close(channel: &Channel) {
+    if channel.status().connected() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), channel.close(200, "OK".into())).await;
+    }
+}
+
+fn to_delivery(
+    publisher: &Arc<Publisher>,
+    spec: &Subscribe,
+    delivery: lapin::message::Delivery,
+) -> Delivery {
+    let (message, attempt) = properties::incoming(&delivery.properties, &delivery.data);
+    let settler = AmqpSettle {
+        publisher: publisher.clone(),
+        acker: delivery.acker,
+        properties: delivery.properties,
+        queue: spec.queue.clone(),
+        dead_letter: spec.dead_letter.clone(),
+        settled: false,
+    };
+    Delivery::new(spec.queue.clone(), message, attempt, Box::new(settler))
+}
+
+struct AmqpSettle {
+    publisher: Arc<Publisher>,
+    acker: Acker,
+    properties: BasicProperties,
+    queue: String,
+    dead_letter: String,
+    settled: bool,
+}
+
+impl Settle for AmqpSettle {
+    fn settle(
+        mut self: Box<Self>,
+        message: Message,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> BoxFuture<'static, anyhow::Result<()>> {
+        self.settled = true;
+        Box::pin(async move {
+            let topology = &self.publisher.topology;
+            let copy = match outcome {
+                Outcome::Ack => Ok(()),
+                Outcome::Retry(delay) => {
+                    let queue = topology.delay_queue(&self.queue, delay);
+                    let item = Outgoing {
+                        body: message.body,
+                        properties: properties::with_attempt(&self.properties, attempt + 1),
+                    };
+                    self.publisher.send(&[queue], &[item]).await
+                }
+                Outcome::DeadLetter(reason) => {
+                    let queue = topology.dead_queue(&self.dead_letter);
+                    let properties =
+                        properties::dead(&self.properties, attempt, &reason, &self.queue);
+                    let item = Outgoing {
+                        body: message.body,
+                        properties,
+                    };
+                    self.publisher.send(&[queue], &[item]).await
+                }
+            };
+            if let Err(error) = copy {
+                let _ = self.acker.nack(requeue()).await;
+                anyhow::bail!(
+                    "could not store the message's next copy ({error}); it goes back to the queue"
+                );
+            }
+            match self.acker.ack(BasicAckOptions::default()).await {
+                Ok(true) => Ok(()),
+                Ok(false) => anyhow::bail!(
+                    "the channel closed before the ack; the broker delivers the message again"
+                ),
+                Err(error) => {
+                    anyhow::bail!("ack failed ({error}); the broker delivers the message again")
+                }
+            }
+        })
+    }
+}
+
+fn requeue() -> BasicNackOptions {
+    BasicNackOptions {
+        multiple: false,
+        requeue: true,
+    }
+}
+
+impl Drop for AmqpSettle {
+    /// A delivery dropped without an outcome (its handler task died) goes
+    /// back to the queue now rather than when the channel closes.
+    fn drop(&mut self) {
+        if !self.settled
+            && self.acker.usable()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let acker = self.acker.clone();
+            runtime.spawn(async move {
+                let _ = acker.nack(requeue()).await;
+            });
+        }
+    }
+}

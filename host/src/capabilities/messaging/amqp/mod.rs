@@ -1,0 +1,77 @@
+//! The RabbitMQ backend (AMQP 0-9-1 through lapin, plain TCP).
+//!
+//! * [`link`]: the host's connection, reconnected with backoff;
+//! * [`topology`]: which queues exist and their arguments (dead-lettering,
+//!   delay queues);
+//! * [`properties`]: message properties and headers;
+//! * [`publish`]: confirmed publishing;
+//! * [`consumer`]: subscriptions and how deliveries are settled.
+
+mod consumer;
+mod link;
+mod properties;
+mod publish;
+pub mod topology;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::broker::{Broker, Message, PublishError, Subscribe, Subscription};
+use publish::{Outgoing, Publisher};
+use topology::Topology;
+
+pub struct Amqp {
+    publisher: Arc<Publisher>,
+}
+
+impl Amqp {
+    /// Starts connecting to `url` in the background (on the current tokio
+    /// runtime); publishes wait up to `confirm_timeout` for the connection.
+    pub fn start(url: &str, topology: Topology, confirm_timeout: Duration) -> Self {
+        let name = format!(
+            "corral {} pid {}",
+            gethostname::gethostname().to_string_lossy(),
+            std::process::id()
+        );
+        Self {
+            publisher: Arc::new(Publisher {
+                links: link::Links::start(url.to_owned(), name),
+                topology,
+                confirm_timeout,
+            }),
+        }
+    }
+}
+
+impl Broker for Amqp {
+    fn publish<'a>(
+        &'a self,
+        queue: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.publisher.topology.check(queue)?;
+            let items = messages
+                .into_iter()
+                .map(|message| {
+                    let properties = properties::outgoing(&message)?;
+                    Ok(Outgoing {
+                        body: message.body,
+                        properties,
+                    })
+                })
+                .collect::<Result<Vec<_>, PublishError>>()?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let queues = self.publisher.topology.declarations(queue);
+            self.publisher.send(&queues, &items).await
+        })
+    }
+
+    fn subscribe(&self, spec: Subscribe) -> Subscription {
+        consumer::start(self.publisher.clone(), spec)
+    }
+}

@@ -1,0 +1,180 @@
+//! Confirmed publishing, across reconnects.
+//!
+//! A publish returns `Ok` only after the broker's positive confirm for every
+//! message: the broker has then written it to its durable queue. Within
+//! `confirm_timeout_ms` a publish rides out an outage: when the connection
+//! drops before the confirms come, the messages still unconfirmed are sent
+//! again on the next connection (one the broker had stored but not yet
+//! confirmed is then stored twice; consumers tell by `message-id`). When the
+//! time is up without confirms it says `unavailable` — never `Ok` for a
+//! message that may not be stored.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Confirmation};
+use tokio::time::Instant;
+
+use super::link::{Link, Links};
+use super::topology::{QueueDecl, Topology, short};
+use crate::capabilities::messaging::broker::PublishError;
+
+/// Pause between attempts after a failure, so that a broken channel does
+/// not turn into a busy loop.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// A message ready for the wire.
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub properties: BasicProperties,
+}
+
+/// Publishes on the host's connection: shared by the capability and the
+/// queue trigger's retries and dead-letters.
+pub struct Publisher {
+    pub links: Arc<Links>,
+    pub topology: Topology,
+    pub confirm_timeout: Duration,
+}
+
+enum Failure {
+    /// The broker refused a message: final.
+    Nack,
+    /// Something that another attempt may fix (connection, channel).
+    Retry(String),
+}
+
+impl Publisher {
+    /// Declares `queues` as needed and publishes `items` to the last one.
+    pub async fn send(&self, queues: &[QueueDecl], items: &[Outgoing]) -> Result<(), PublishError> {
+        let target = &queues.last().expect("at least the target queue").name;
+        let ms = self.confirm_timeout.as_millis();
+        let deadline = Instant::now() + self.confirm_timeout;
+        let mut pending: Vec<usize> = (0..items.len()).collect();
+        let mut last_error: Option<String> = None;
+        let because = |e: &Option<String>| {
+            e.as_ref()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        };
+        loop {
+            if Instant::now() >= deadline {
+                return Err(PublishError::Unavailable(format!(
+                    "no confirm from RabbitMQ within {ms} ms{}",
+                    because(&last_error)
+                )));
+            }
+            let Some(link) = self.links.wait(Some(deadline)).await else {
+                return Err(PublishError::Unavailable(format!(
+                    "no connection to RabbitMQ within {ms} ms{}",
+                    because(&last_error)
+                )));
+            };
+            let attempt = attempt(&link, queues, target, items, &mut pending);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(Failure::Nack)) => {
+                    return Err(PublishError::Rejected(format!(
+                        "RabbitMQ refused the message for queue {target:?} (negative confirm)"
+                    )));
+                }
+                Ok(Err(Failure::Retry(error))) => {
+                    tracing::debug!(queue = %target, generation = link.generation, "publish attempt failed: {error}");
+                    self.links.suspect(&link);
+                    last_error = Some(error);
+                    tokio::time::sleep_until((Instant::now() + RETRY_PAUSE).min(deadline)).await;
+                }
+                Err(_) => {
+                    return Err(PublishError::Unavailable(format!(
+                        "no confirm from RabbitMQ within {ms} ms{}",
+                        because(&last_error)
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// One try on one connection. `pending` keeps the indices of the items not
+/// confirmed yet.
+async fn attempt(
+    link: &Link,
+    queues: &[QueueDecl],
+    target: &str,
+    items: &[Outgoing],
+    pending: &mut Vec<usize>,
+) -> Result<(), Failure> {
+    link.declare(queues)
+        .await
+        .map_err(|e| Failure::Retry(format!("declaring: {e}")))?;
+    let channel = link
+        .publisher()
+        .await
+        .map_err(|e| Failure::Retry(format!("opening a channel: {e}")))?;
+    // `mandatory`: if the queue vanished since it was declared, the broker
+    // returns the message instead of silently dropping it.
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let mut confirms = Vec::with_capacity(pending.len());
+    let mut send_error = None;
+    for &i in pending.iter() {
+        let item = &items[i];
+        match channel
+            .basic_publish(
+                "".into(),
+                short(target),
+                options,
+                &item.body,
+                item.properties.clone(),
+            )
+            .await
+        {
+            Ok(confirm) => confirms.push((i, confirm)),
+            Err(e) => {
+                send_error = Some(format!("publishing: {e}"));
+                break;
+            }
+        }
+    }
+    let results = join_all(
+        confirms
+            .into_iter()
+            .map(|(i, c)| async move { (i, c.await) }),
+    )
+    .await;
+    let mut confirmed = HashSet::new();
+    let mut nacked = false;
+    let mut problem = send_error;
+    for (i, result) in results {
+        match result {
+            Ok(Confirmation::Ack(None)) => {
+                confirmed.insert(i);
+            }
+            Ok(Confirmation::Ack(Some(returned))) => {
+                link.forget(target);
+                problem = Some(format!(
+                    "queue {target:?} is gone ({})",
+                    returned.reply_text
+                ));
+            }
+            Ok(Confirmation::Nack(_)) => nacked = true,
+            Ok(Confirmation::NotRequested) => {
+                problem = Some("the channel is not in confirm mode".into())
+            }
+            Err(e) => problem = Some(format!("waiting for the confirm: {e}")),
+        }
+    }
+    pending.retain(|i| !confirmed.contains(i));
+    if nacked {
+        Err(Failure::Nack)
+    } else if let Some(problem) = problem {
+        Err(Failure::Retry(problem))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! What the `messaging` capability and the queue trigger need from a broker,
+//! whichever it is: confirmed publishing, and subscriptions whose deliveries
+//! are settled explicitly (ack, retry later, dead-letter).
+//!
+//! Both backends (RabbitMQ, the embedded redb queue) give the same
+//! guarantees, so that a component behaves the same on a laptop and in
+//! compose:
+//!
+//! * `publish` returns `Ok` only once the message is durably stored;
+//! * a delivery stays owned by its consumer until it is settled; if the
+//!   consumer (or the host) dies first, the message is delivered again;
+//! * settling never loses a message: a retry or a dead-letter copy is stored
+//!   before the original is removed, so a crash in between duplicates it at
+//!   worst (consumers recognise duplicates by `message-id`).
+//!
+//! Queue names here are the *logical* names components use; each backend
+//! adds `queue_prefix` itself.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use crate::bindings::corral::platform::messaging::Message;
+
+/// Why a publish failed, as the guest sees it (`messaging.error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Not stored for sure: the broker was unreachable or did not confirm
+    /// in time. Retrying may duplicate.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused the message (negative confirm).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The request itself is malformed (name too long, empty queue...).
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// A broker backend.
+pub trait Broker: Send + Sync + 'static {
+    /// Stores `messages` in `queue`, in order, and returns once all of them
+    /// are durable. On error, some may have been stored.
+    fn publish<'a>(
+        &'a self,
+        queue: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+
+    /// Starts consuming `spec.queue`. The subscription survives broker
+    /// outages (it re-subscribes by itself) until it is closed.
+    fn subscribe(&self, spec: Subscribe) -> Subscription;
+}
+
+/// What to consume and how.
+#[derive(Debug, Clone)]
+pub struct Subscribe {
+    /// Logical queue name.
+    pub queue: String,
+    /// Logical name of the dead-letter queue of `queue`.
+    pub dead_letter: String,
+    /// Deliveries handed out before earlier ones are settled.
+    pub prefetch: u16,
+}
+
+/// How a delivery ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed: remove it.
+    Ack,
+    /// Deliver it again after `delay`, with `attempt + 1`.
+    Retry(Duration),
+    /// Move it to the dead-letter queue, recording `reason`.
+    DeadLetter(String),
+}
+
+/// Header carrying the reason on a dead-lettered message.
+pub const DEAD_REASON_HEADER: &str = "x-corral-dead-reason";
+/// Header carrying the queue a dead-lettered message came from.
+pub const DEAD_SOURCE_HEADER: &str = "x-corral-dead-source";
+
+/// One message handed to a consumer, owned until [`Delivery::settle`].
+pub struct Delivery {
+    /// Logical queue name.
+    pub queue: String,
+    pub message: Message,
+    /// 1 on first delivery, +1 per retry.
+    pub attempt: u32,
+    settler: Box<dyn Settle>,
+}
+
+/// The backend's part of a delivery: how to carry out an outcome.
+pub trait Settle: Send + Sync + 'static {
+    fn settle(
+        self: Box<Self>,
+        message: Message,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> BoxFuture<'static, anyhow::Result<()>>;
+}
+
+impl Delivery {
+    pub fn new(queue: String, message: Message, attempt: u32, settler: Box<dyn Settle>) -> Self {
+        Self {
+            queue,
+            message,
+            attempt: attempt.max(1),
+            settler,
+        }
+    }
+
+    /// Carries out `outcome`. An error means the outcome may not have been
+    /// applied: the message is then delivered again later (it is never
+    /// lost, but it may be handled twice).
+    pub async fn settle(self, outcome: Outcome) -> anyhow::Result<()> {
+        self.settler
+            .settle(self.message, self.attempt, outcome)
+            .await
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("queue", &self.queue)
+            .field("message_id", &self.message.message_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running consumer: deliveries come out of [`Subscription::next`].
+pub struct Subscription {
+    deliveries: mpsc::Receiver<Delivery>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Subscription {
+    /// Wraps a backend's consumer task. The task sends deliveries on the
+    /// returned channel's sender and ends when `stop` turns true.
+    pub fn new(
+        deliveries: mpsc::Receiver<Delivery>,
+        stop: watch::Sender<bool>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            deliveries,
+            stop,
+            task,
+        }
+    }
+
+    /// The next delivery; `None` once the subscription has ended.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.deliveries.recv().await
+    }
+
+    /// Stops consuming. Call it once the deliveries taken are settled (a
+    /// delivery settled afterwards may fail and be delivered again): every
+    /// delivery not settled by then, including those the broker had sent
+    /// ahead and nobody took, goes back to the queue.
+    pub async fn close(self) {
+        let _ = self.stop.send(true);
+        drop(self.deliveries);
+        let _ = self.task.await;
+    }
+}
+
+/// A message id for messages published without one, so that consumers can
+/// always recognise a redelivery.
+pub fn new_message_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    hex::encode(bytes)
+}
+
+/// Resolves once `stop` is true (or its sender is gone). Unlike a bare
+/// `wait_for`, holds no borrow of the value afterwards, so it can sit in a
+/// `select!` whose branches await.
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
