@@ -3,10 +3,16 @@
 mod common;
 
 mod admin;
+mod browser;
 mod drain;
 mod isolation;
 mod limits;
+mod pipeline;
+#[path = "../support/proxy.rs"]
+mod proxy;
 mod queue;
+#[path = "../support/rabbit.rs"]
+mod rabbit;
 mod redeploy;
 mod routing;
 mod timer;

@@ -4,15 +4,12 @@
 //! tests follow every delivery in their log files.
 
 mod cases;
-#[path = "../../support/proxy.rs"]
-mod proxy;
-#[path = "../../support/rabbit.rs"]
-mod rabbit;
+use crate::{proxy, rabbit};
 
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use proxy::Proxy;
+use crate::proxy::Proxy;
 
 pub const PROBE_LOG: &str = "logs/probe.log";
 pub const DEAD_LOG: &str = "logs/dead.log";

@@ -1,0 +1,363 @@
+//! Seed 001's transaction pipeline end to end: the upload API and page
+//! (`transactions`), the queue, the `worker` and its fraud rules, on the
+//! embedded backends and on real Redis + RabbitMQ.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Which servers back the capabilities.
+pub enum Backends {
+    Embedded,
+    /// Redis and RabbitMQ on this machine, isolated by a fresh prefix
+    /// (queues and keys are deleted when the value is dropped).
+    Real { prefix: String },
+}
+
+impl Backends {
+    pub fn real() -> Self {
+        Self::Real {
+            prefix: crate::rabbit::random_prefix("pipeline"),
+        }
+    }
+
+    pub fn sections(&self) -> String {
+        match self {
+            Self::Embedded => String::new(),
+            Self::Real { prefix } => format!(
+                r#"
+[keyvalue]
+backend = "redis"
+url = "redis://127.0.0.1:6379"
+key_prefix = "{prefix}"
+
+[messaging]
+backend = "amqp"
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+queue_prefix = "{prefix}"
+"#
+            ),
+        }
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        if let Self::Real { prefix } = self {
+            crate::rabbit::delete_queues_blocking(prefix);
+            delete_redis_keys(prefix);
+        }
+    }
+}
+
+/// Deletes every Redis key under `prefix`.
+fn delete_redis_keys(prefix: &str) {
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else { return };
+    let Ok(mut conn) = client.get_connection() else { return };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    for chunk in keys.chunks(500) {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+    }
+}
+
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/transactions/samples")
+}
+
+pub fn pipeline_components() -> String {
+    format!(
+        r#"
+[[component]]
+name = "transactions"
+wasm = "{transactions}"
+routes = ["/", "/api/transactions", "/api/clients"]
+limits = {{ memory_mb = 64, timeout_ms = 30000 }}
+grants.keyvalue = {{ buckets = ["transactions"] }}
+grants.messaging = {{ publish = ["transactions"] }}
+grants.logging = {{ file = "logs/transactions.log" }}
+
+[[component]]
+name = "worker"
+wasm = "{worker}"
+queue = {{ name = "transactions", concurrency = 4, retry_delay_ms = 200 }}
+limits = {{ memory_mb = 32, timeout_ms = 10000 }}
+grants.keyvalue = {{ buckets = ["transactions"] }}
+grants.logging = {{ file = "logs/worker.log" }}
+"#,
+        transactions = component_artifacts::TRANSACTIONS,
+        worker = component_artifacts::WORKER,
+    )
+}
+
+pub async fn upload(http: &Http, host: &Host, file: &[u8]) -> Reply {
+    http.send(
+        http::Request::post(host.url("/api/transactions"))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(file)))
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Polls the batch until nothing is pending.
+pub async fn wait_processed(http: &Http, host: &Host, batch: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = http.get(&host.url(&format!("/api/transactions/{batch}"))).await;
+        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+        let status = reply.json();
+        if status["pending"] == 0 {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch {batch} not processed in {within:?}: {status}\n{}",
+            host.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn flags_by_id(status: &Value) -> Vec<(String, Vec<String>)> {
+    status["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let flags = r["flags"]
+                .as_array()
+                .map(|f| f.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            (r["_id"].as_str().unwrap().to_owned(), flags)
+        })
+        .collect()
+}
+
+async fn samples_flow_end_to_end(backends: Backends) {
+    let host = Host::start_with_sections(&backends.sections(), &pipeline_components());
+    let http = Http::new();
+
+    let clean = std::fs::read(samples().join("Dados.json")).unwrap();
+    let reply = upload(&http, &host, &clean).await;
+    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    let accepted = reply.json();
+    assert_eq!(accepted["records"], 5);
+    let batch = accepted["batch"].as_str().unwrap().to_owned();
+    let status = wait_processed(&http, &host, &batch, Duration::from_secs(30)).await;
+    assert_eq!(status["processed"], 5, "{status}");
+    assert_eq!(status["flagged"], 0, "{status}");
+
+    // The client's basic data is cached with the seed's 60 s TTL.
+    let client = http.get(&host.url("/api/clients/cliente1")).await;
+    assert_eq!(client.status, 200);
+    let client = client.json();
+    assert_eq!(client["client"]["cliente"], "Cliente fulano");
+    let ttl = client["ttl_ms"].as_u64().unwrap();
+    assert!(ttl > 30_000 && ttl <= 60_000, "ttl {ttl}");
+
+    let fraud = std::fs::read(samples().join("Dados - Fraude1.json")).unwrap();
+    let reply = upload(&http, &host, &fraud).await;
+    assert_eq!(reply.status, 202);
+    let batch = reply.json()["batch"].as_str().unwrap().to_owned();
+    let status = wait_processed(&http, &host, &batch, Duration::from_secs(30)).await;
+    let flags = flags_by_id(&status);
+    let expect = |id: &str, index: usize, wanted: &[&str]| {
+        assert_eq!(flags[index].0, id);
+        assert_eq!(flags[index].1, wanted, "{id}: {status}");
+    };
+    expect("cliente10", 0, &[]);
+    expect("cliente11", 1, &["inactive_client"]);
+    expect("cliente12", 2, &["malformed_email"]);
+    expect("cliente13", 3, &["future_date"]);
+    // The repeated _id: exactly one of its two records is flagged.
+    let repeats = flags[4..]
+        .iter()
+        .filter(|(_, f)| f == &["repeated_id"])
+        .count();
+    assert_eq!(repeats, 1, "{status}");
+    assert_eq!(status["flagged"], 4, "{status}");
+
+    // Uploading the same file again is the same batch, not new work.
+    let again = upload(&http, &host, &fraud).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(again.json()["batch"], batch.as_str());
+
+    // Everything carries the batch id into the logs.
+    let worker_log = std::fs::read_to_string(host.path("logs/worker.log")).unwrap();
+    assert!(worker_log.contains(&format!("batch={batch}")), "{worker_log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_flow_end_to_end_on_embedded_backends() {
+    samples_flow_end_to_end(Backends::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_flow_end_to_end_on_redis_and_rabbitmq() {
+    samples_flow_end_to_end(Backends::real()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_files_are_rejected_naming_record_and_field() {
+    let host = Host::start_with_sections("", &pipeline_components());
+    let http = Http::new();
+
+    let reply = upload(&http, &host, b"{not json").await;
+    let json = assert_error(&reply, 400, "invalid_file");
+    assert_eq!(json["error"]["field"], "body");
+
+    let reply = upload(&http, &host, b"{\"_id\": \"x\"}").await;
+    assert_error(&reply, 400, "invalid_file");
+
+    let bad = br#"[
+      {"_id": "ok1", "isActive": true, "cliente": "A", "email": "a@example.com", "endereco": "C, E, 1", "datatrasancao": "2024-03-11T12:00:00 +00:00"},
+      {"_id": "bad1", "isActive": "yes", "cliente": "", "email": "b@example.com", "endereco": "C, E, 1", "datatrasancao": "2024-03-11T12:00:00 +00:00"},
+      {"_id": "bad2", "isActive": true, "cliente": "B", "email": "b@example.com", "endereco": "C, E, 1", "datatrasancao": "11/03/2024"}
+    ]"#;
+    let reply = upload(&http, &host, bad).await;
+    let json = assert_error(&reply, 400, "invalid_records");
+    let problems: Vec<(u64, String, String)> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["index"].as_u64().unwrap(),
+                p["_id"].as_str().unwrap().to_owned(),
+                p["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (1, "bad1".into(), "isActive".into()),
+            (1, "bad1".into(), "cliente".into()),
+            (2, "bad2".into(), "datatrasancao".into()),
+        ]
+    );
+
+    // Nothing of the rejected file was written: not the valid record's
+    // client key, and no batch.
+    let reply = http.get(&host.url("/api/clients/ok1")).await;
+    assert_error(&reply, 404, "unknown_client");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !host.output().contains("component=\"worker\""),
+        "the worker got nothing:\n{}",
+        host.output()
+    );
+
+    let wrong_type = http
+        .send(
+            http::Request::post(host.url("/api/transactions"))
+                .header("content-type", "application/xml")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"<x/>")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_error(&wrong_type, 415, "unsupported_media_type");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_backend_gives_503_naming_it() {
+    // Nothing listens on port 1: every Redis call fails fast.
+    let sections = "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
+    let host = Host::start_with_sections(sections, &pipeline_components());
+    let http = Http::new();
+    let clean = std::fs::read(samples().join("Dados.json")).unwrap();
+    let started = Instant::now();
+    let reply = upload(&http, &host, &clean).await;
+    let json = assert_error(&reply, 503, "backend_unavailable");
+    assert_eq!(json["error"]["field"], "keyvalue");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// `n` valid, unique, unsuspicious records.
+pub fn generated_records(n: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "_id": format!("gen{i}"),
+                "isActive": true,
+                "cliente": format!("Cliente {i}"),
+                "email": format!("cliente{i}@example.com"),
+                "endereco": format!("Cidade {}, Estado {}, {}", i % 97, i % 27, 1000 + i),
+                "datatrasancao": "2024-03-11T12:00:00 +00:00",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_nothing() {
+    let proxy = crate::proxy::Proxy::start(&crate::rabbit::rabbitmq_addr()).await;
+    let backends = Backends::real();
+    let Backends::Real { prefix } = &backends else { unreachable!() };
+    let sections = format!(
+        r#"
+[keyvalue]
+backend = "redis"
+key_prefix = "{prefix}"
+
+[messaging]
+backend = "amqp"
+url = "{}"
+queue_prefix = "{prefix}"
+"#,
+        proxy.url()
+    );
+    let host = Host::start_with_sections(&sections, &pipeline_components());
+    let http = Http::new();
+    let file = generated_records(10_000);
+
+    // Cut the broker connection while the upload publishes.
+    let uploading = {
+        let (http, url, file) = (http.clone(), host.url("/api/transactions"), file.clone());
+        tokio::spawn(async move {
+            http.send(
+                http::Request::post(url)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(file)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    let mut reply = uploading.await.unwrap();
+    // Either the host rode out the cut, or it said so with a 503: then the
+    // same upload is retried, as the API tells clients to.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reply.status == 503 {
+        assert!(Instant::now() < deadline, "uploads kept failing");
+        assert_error(&reply, 503, "backend_unavailable");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        reply = upload(&http, &host, &file).await;
+    }
+    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    let batch = reply.json()["batch"].as_str().unwrap().to_owned();
+
+    // And again while the worker consumes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+
+    let status = wait_processed(&http, &host, &batch, Duration::from_secs(180)).await;
+    assert_eq!(status["total"], 10_000);
+    assert_eq!(status["processed"], 10_000);
+    // A redelivered message keeps its id, so it is never mistaken for a
+    // second transaction of the same client: nothing is flagged.
+    assert_eq!(status["flagged"], 0, "duplicates were processed as new records");
+}
