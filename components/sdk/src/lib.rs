@@ -4,8 +4,8 @@
 //! `wasmtime serve` or Spin too) that may import corral's capabilities. This
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
-//! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
-//! [`time`] formats timestamps. With the `timer` feature,
+//! writes through `wasi:logging`, [`config`] reads `wasi:config`, [`kv`]
+//! stores keys in granted buckets, and [`time`] formats timestamps. With the `timer` feature,
 //! [`timer_component!`] exports a scheduled job.
 //!
 //! ```ignore
@@ -21,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod kv;
 pub mod log;
 pub mod time;
 

@@ -5,6 +5,7 @@ mod common;
 mod admin;
 mod drain;
 mod isolation;
+mod keyvalue;
 mod limits;
 mod redeploy;
 mod routing;
