@@ -25,8 +25,17 @@ fn kv_error(e: kv::Error) -> Response {
     Response::error(e.http_status(), e.code(), None, &e.to_string())
 }
 
-fn handle_key(request: &Request, bucket: &Bucket, key: &str, action: Option<&str>) -> Result<Response, kv::Error> {
-    let number = |name: &str| request.query_param(name).and_then(|v| v.parse::<u64>().ok());
+fn handle_key(
+    request: &Request,
+    bucket: &Bucket,
+    key: &str,
+    action: Option<&str>,
+) -> Result<Response, kv::Error> {
+    let number = |name: &str| {
+        request
+            .query_param(name)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     Ok(match (request.method.as_str(), action) {
         ("GET", None) => match bucket.get(key)? {
             Some(value) => Response::json(
@@ -89,7 +98,9 @@ impl Handler for Probe {
                     keys.sort();
                     Response::json(200, &json!({ "keys": keys }))
                 }),
-            (Some(key), action, 2 | 3) => handle_key(&request, &bucket, key, action.map(String::as_str)),
+            (Some(key), action, 2 | 3) => {
+                handle_key(&request, &bucket, key, action.map(String::as_str))
+            }
             _ => Ok(Response::not_found(&request.path)),
         };
         result.unwrap_or_else(kv_error)

@@ -135,8 +135,18 @@ impl Bucket {
     }
 
     /// Sets `key`; it disappears after `ttl`.
-    pub fn set_with_ttl(&self, key: &str, value: impl AsRef<[u8]>, ttl: Duration) -> Result<(), Error> {
-        Ok(keyvalue_ext::set_with_ttl(&self.inner, key, value.as_ref(), millis(ttl))?)
+    pub fn set_with_ttl(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        Ok(keyvalue_ext::set_with_ttl(
+            &self.inner,
+            key,
+            value.as_ref(),
+            millis(ttl),
+        )?)
     }
 
     /// Sets `key` only if it is absent; whether this call set it. The

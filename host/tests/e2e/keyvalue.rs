@@ -60,7 +60,13 @@ async fn exercise(host: &Host) {
 
     let ttl_ms = 2000;
     let written = Instant::now();
-    let reply = call(&http, "PUT", &url(&format!("/kv/transactions/tx-1?ttl_ms={ttl_ms}")), "paid").await;
+    let reply = call(
+        &http,
+        "PUT",
+        &url(&format!("/kv/transactions/tx-1?ttl_ms={ttl_ms}")),
+        "paid",
+    )
+    .await;
     assert_eq!(ok_json(&reply)["set"], true);
     call(&http, "PUT", &url("/kv/transactions/plain"), "kept").await;
 
@@ -74,7 +80,13 @@ async fn exercise(host: &Host) {
     assert_eq!(json["value"], "kept");
     assert_eq!(json["ttl_ms"], Value::Null);
 
-    let reply = call(&http, "PUT", &url("/kv/transactions/tx-1?if_absent=1"), "again").await;
+    let reply = call(
+        &http,
+        "PUT",
+        &url("/kv/transactions/tx-1?if_absent=1"),
+        "again",
+    )
+    .await;
     assert_eq!(ok_json(&reply)["set"], false);
     for expected in [5, 10] {
         let reply = call(&http, "POST", &url("/kv/transactions/count/incr?by=5"), "").await;
@@ -89,13 +101,26 @@ async fn exercise(host: &Host) {
     // A bucket the grant does not name is refused, for reads and writes.
     let reply = http.get(&url("/kv/secrets/x")).await;
     assert_error(&reply, 403, "access_denied");
-    assert_error(&call(&http, "PUT", &url("/kv/secrets/x"), "v").await, 403, "access_denied");
+    assert_error(
+        &call(&http, "PUT", &url("/kv/secrets/x"), "v").await,
+        403,
+        "access_denied",
+    );
     // An invalid bucket name is an error naming the problem.
     let json = assert_error(&http.get(&url("/kv/a:b/x")).await, 500, "keyvalue_error");
-    assert!(json["error"]["message"].as_str().unwrap().contains("bucket name"), "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bucket name"),
+        "{json}"
+    );
 
     // Expiry: absent once the TTL has passed.
-    tokio::time::sleep((written + Duration::from_millis(ttl_ms + 500)).saturating_duration_since(Instant::now())).await;
+    tokio::time::sleep(
+        (written + Duration::from_millis(ttl_ms + 500)).saturating_duration_since(Instant::now()),
+    )
+    .await;
     let reply = http.get(&url("/kv/transactions/tx-1")).await;
     assert_error(&reply, 404, "not_found");
     let json = ok_json(&http.get(&url("/kv/transactions/tx-1/ttl")).await);
@@ -105,14 +130,21 @@ async fn exercise(host: &Host) {
 
     let reply = call(&http, "DELETE", &url("/kv/transactions/plain"), "").await;
     assert_eq!(ok_json(&reply)["deleted"], true);
-    assert_error(&http.get(&url("/kv/transactions/plain")).await, 404, "not_found");
+    assert_error(
+        &http.get(&url("/kv/transactions/plain")).await,
+        404,
+        "not_found",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyvalue_over_http_on_the_embedded_store() {
     let host = Host::start_with_sections(&components(), "[keyvalue]\nbackend = \"embedded\"\n");
     exercise(&host).await;
-    assert!(host.path("state/keyvalue.redb").exists(), "the store lives in the state directory");
+    assert!(
+        host.path("state/keyvalue.redb").exists(),
+        "the store lives in the state directory"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +176,11 @@ async fn keyvalue_over_http_on_redis() {
         .await
         .unwrap();
     if !keys.is_empty() {
-        redis::cmd("DEL").arg(keys).exec_async(&mut redis).await.unwrap();
+        redis::cmd("DEL")
+            .arg(keys)
+            .exec_async(&mut redis)
+            .await
+            .unwrap();
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -154,15 +190,23 @@ async fn keyvalue_over_http_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_is_down_gives_errors_not_hangs() {
     // Nothing listens on port 1: the host still starts and serves others.
-    let sections = "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
+    let sections =
+        "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
     let host = Host::start_with_sections(&components(), sections);
     let http = Http::new();
     assert_eq!(http.get(&host.url("/hello")).await.status, 200);
     let started = Instant::now();
     let reply = http.get(&host.url("/kv/transactions/x")).await;
     let json = assert_error(&reply, 500, "keyvalue_error");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert!(json["error"]["message"].as_str().unwrap().contains("redis"), "{json}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        json["error"]["message"].as_str().unwrap().contains("redis"),
+        "{json}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +216,10 @@ async fn importing_keyvalue_without_a_grant_is_refused_at_deploy() {
     let out = host.cli(&["redeploy", "hello", component_artifacts::KV_PROBE]);
     assert!(!out.status.success(), "the deploy should have been refused");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not granted") && err.contains("keyvalue"), "{err}");
+    assert!(
+        err.contains("not granted") && err.contains("keyvalue"),
+        "{err}"
+    );
     // And the running version goes on serving.
     assert_eq!(Http::new().get(&host.url("/hello")).await.status, 200);
 }

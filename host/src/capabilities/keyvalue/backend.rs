@@ -133,7 +133,8 @@ impl Store {
         validate::key(key)?;
         validate::value(&value)?;
         let ttl = ttl_ms.map(validate::ttl).transpose()?;
-        self.run("set", self.backend.set(bucket, key, value, ttl)).await
+        self.run("set", self.backend.set(bucket, key, value, ttl))
+            .await
     }
 
     pub async fn set_if_absent(

@@ -123,7 +123,12 @@ impl store::HostBucket for KeyValueView<'_> {
 }
 
 impl atomics::Host for KeyValueView<'_> {
-    async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Outcome<u64> {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Outcome<u64> {
         let (bucket, store) = self.bucket(&bucket)?;
         Ok(store.increment(&bucket, &key, delta).await.map_err(other))
     }
@@ -163,7 +168,10 @@ impl keyvalue_ext::Host for KeyValueView<'_> {
         ttl_ms: u64,
     ) -> Outcome<()> {
         let (bucket, store) = self.bucket(&bucket)?;
-        Ok(store.set(&bucket, &key, value, Some(ttl_ms)).await.map_err(other))
+        Ok(store
+            .set(&bucket, &key, value, Some(ttl_ms))
+            .await
+            .map_err(other))
     }
 
     async fn set_if_absent(
@@ -183,5 +191,95 @@ impl keyvalue_ext::Host for KeyValueView<'_> {
     async fn ttl(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<u64>> {
         let (bucket, store) = self.bucket(&bucket)?;
         Ok(store.ttl(&bucket, &key).await.map_err(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use store::{Host as _, HostBucket as _};
+
+    use super::*;
+    use crate::capabilities::Capability as _;
+    use crate::capabilities::keyvalue::{BackendConfig, Grant, KeyValue};
+    use crate::config::ComponentConfig;
+
+    fn component() -> ComponentConfig {
+        toml::from_str("name = \"payments\"\nwasm = \"p.wasm\"").unwrap()
+    }
+
+    fn keyvalue(dir: &tempfile::TempDir) -> KeyValue {
+        let settings = BackendConfig {
+            path: dir.path().join("kv.redb"),
+            ..BackendConfig::default()
+        };
+        KeyValue::from_settings(&settings).unwrap()
+    }
+
+    fn grant(buckets: &[&str]) -> Grant {
+        Grant {
+            buckets: buckets.iter().map(|b| b.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn grants_must_name_valid_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = keyvalue(&dir);
+        let err = kv
+            .prepare(&component(), grant(&[]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("buckets is empty"), "{err}");
+        let err = kv
+            .prepare(&component(), grant(&["ok", "a:b"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("payments") && err.contains("\"a:b\""), "{err}");
+        assert!(kv.prepare(&component(), grant(&["transactions"])).is_ok());
+        // Preparing opens nothing: `corral check` must not create the file.
+        assert!(!dir.path().join("kv.redb").exists());
+    }
+
+    #[tokio::test]
+    async fn open_allows_only_granted_buckets_and_handles_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let prepared = Arc::new(
+            keyvalue(&dir)
+                .prepare(&component(), grant(&["transactions"]))
+                .unwrap(),
+        );
+        let mut table = ResourceTable::new();
+        let mut view = KeyValueView {
+            table: &mut table,
+            grant: &prepared,
+        };
+        assert!(matches!(
+            view.open("other".into()).await.unwrap(),
+            Err(Error::AccessDenied)
+        ));
+        match view.open("a:b".into()).await.unwrap() {
+            Err(Error::Other(message)) => assert!(message.contains("bucket name"), "{message}"),
+            other => panic!("{:?}", other.map(|r| r.rep())),
+        }
+        let bucket = view.open("transactions".into()).await.unwrap().unwrap();
+        let rep = bucket.rep();
+        let again = Resource::<Bucket>::new_borrow(rep);
+        view.set(again, "k".into(), b"v".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
+        let again = Resource::<Bucket>::new_borrow(rep);
+        assert_eq!(
+            view.get(again, "k".into()).await.unwrap().unwrap(),
+            Some(b"v".to_vec())
+        );
+        view.drop(bucket).await.unwrap();
+        // A handle that is gone traps instead of reaching the store.
+        let stale = Resource::<Bucket>::new_borrow(rep);
+        assert!(view.get(stale, "k".into()).await.is_err());
     }
 }

@@ -113,8 +113,9 @@ impl Capability for KeyValue {
             );
         }
         for bucket in &grant.buckets {
-            validate::bucket_name(bucket)
-                .map_err(|problem| anyhow::anyhow!("component {name:?}: grants.keyvalue.buckets: {problem}"))?;
+            validate::bucket_name(bucket).map_err(|problem| {
+                anyhow::anyhow!("component {name:?}: grants.keyvalue.buckets: {problem}")
+            })?;
         }
         Ok(Prepared {
             component: name.clone(),

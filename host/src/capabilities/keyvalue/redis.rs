@@ -91,7 +91,6 @@ impl Inner {
             Failure(format!("redis at {addr}: {e}"))
         }
     }
-
 }
 
 /// Either Redis failed or the data was not what the operation needs.
@@ -135,9 +134,9 @@ impl Backend for RedisBackend {
 
     fn get(&self, bucket: &str, key: &str) -> Op<Option<Vec<u8>>> {
         let key = self.full_key(bucket, key);
-        self.op(move |mut c| async move {
-            Ok(redis::cmd("GET").arg(key).query_async(&mut c).await?)
-        })
+        self.op(
+            move |mut c| async move { Ok(redis::cmd("GET").arg(key).query_async(&mut c).await?) },
+        )
     }
 
     fn set(&self, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Op<()> {
@@ -212,9 +211,9 @@ impl Backend for RedisBackend {
 
     fn get_many(&self, bucket: &str, keys: Vec<String>) -> Op<Vec<Option<Vec<u8>>>> {
         let keys: Vec<String> = keys.iter().map(|k| self.full_key(bucket, k)).collect();
-        self.op(move |mut c| async move {
-            Ok(redis::cmd("MGET").arg(keys).query_async(&mut c).await?)
-        })
+        self.op(
+            move |mut c| async move { Ok(redis::cmd("MGET").arg(keys).query_async(&mut c).await?) },
+        )
     }
 
     fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()> {

@@ -108,8 +108,11 @@ pub fn add(current: i64, delta: u64) -> Result<i64, Failure> {
 }
 
 pub fn counter_result(value: i64) -> Result<u64, Failure> {
-    u64::try_from(value)
-        .map_err(|_| Failure(format!("counter is negative ({value}); increment returns a u64")))
+    u64::try_from(value).map_err(|_| {
+        Failure(format!(
+            "counter is negative ({value}); increment returns a u64"
+        ))
+    })
 }
 
 #[cfg(test)]

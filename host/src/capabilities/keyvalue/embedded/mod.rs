@@ -20,14 +20,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
-use redb::{Database, Durability, ReadableDatabase as _, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase as _};
 
 use super::backend::{Backend, Failure, KeyPage, Op};
 use super::validate;
+use tables::{
+    ENTRIES, Lookup, decode, expiry, fail, live, open, read, read_many, read_one, sweep, write,
+};
 
-type EntryKey<'a> = (&'a str, u64, &'a str);
-const ENTRIES: TableDefinition<EntryKey, &[u8]> = TableDefinition::new("entries");
-const EXPIRIES: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("expiries");
+mod tables;
 
 /// How often expired entries are swept when nothing reads them.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -95,18 +96,6 @@ impl Inner {
     }
 }
 
-fn open(path: &Path) -> Result<Database, Failure> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let db = Database::create(path).map_err(fail)?;
-    let txn = db.begin_write().map_err(fail)?;
-    txn.open_table(ENTRIES).map_err(fail)?;
-    txn.open_table(EXPIRIES).map_err(fail)?;
-    txn.commit().map_err(fail)?;
-    Ok(db)
-}
-
 /// Sweeps on a plain thread that holds only a weak reference, so it ends by
 /// itself once the backend is dropped.
 fn spawn_sweeper(db: Weak<Database>, interval: Duration) {
@@ -128,201 +117,10 @@ fn spawn_sweeper(db: Weak<Database>, interval: Duration) {
     }
 }
 
-/// Removes every entry expired at `now`; returns how many.
-pub fn sweep(db: &Database, now: u64) -> Result<usize, Failure> {
-    const BATCH: usize = 1000;
-    let mut removed = 0;
-    loop {
-        let txn = db.begin_write().map_err(fail)?;
-        let count = {
-            let mut entries = txn.open_table(ENTRIES).map_err(fail)?;
-            let mut expiries = txn.open_table(EXPIRIES).map_err(fail)?;
-            let due: Vec<(u64, String, String)> = expiries
-                .range(..(now + 1, "", ""))
-                .map_err(fail)?
-                .take(BATCH)
-                .map(|row| {
-                    let (k, _) = row.map_err(fail)?;
-                    let (at, bucket, key) = k.value();
-                    Ok((at, bucket.to_owned(), key.to_owned()))
-                })
-                .collect::<Result<_, Failure>>()?;
-            for (at, bucket, key) in &due {
-                expiries.remove((*at, bucket.as_str(), key.as_str())).map_err(fail)?;
-                let id = (bucket.as_str(), hash(key), key.as_str());
-                let current = entries.get(id).map_err(fail)?.map(|v| decode(v.value()).0);
-                if current == Some(*at) {
-                    entries.remove(id).map_err(fail)?;
-                }
-            }
-            due.len()
-        };
-        txn.commit().map_err(fail)?;
-        removed += count;
-        if count < BATCH {
-            return Ok(removed);
-        }
-    }
-}
-
-fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure(format!("embedded store: {e}"))
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// FNV-1a: stable across builds and platforms, which the on-disk order needs.
-fn hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-fn encode(expires_at: u64, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + value.len());
-    out.extend_from_slice(&expires_at.to_be_bytes());
-    out.extend_from_slice(value);
-    out
-}
-
-/// `(expires_at, value)` of a stored entry.
-fn decode(stored: &[u8]) -> (u64, &[u8]) {
-    let (at, value) = stored.split_at(8.min(stored.len()));
-    let mut bytes = [0; 8];
-    bytes[..at.len()].copy_from_slice(at);
-    (u64::from_be_bytes(bytes), value)
-}
-
-fn expiry(now: u64, ttl: Option<Duration>) -> u64 {
-    ttl.map_or(0, |ttl| now + ttl.as_millis() as u64)
-}
-
-fn live(expires_at: u64, now: u64) -> bool {
-    expires_at == 0 || expires_at > now
-}
-
-/// What `key` holds at `now`.
-fn read<T: ReadableTable<EntryKey<'static>, &'static [u8]>>(
-    table: &T,
-    bucket: &str,
-    key: &str,
-    now: u64,
-) -> Result<Lookup, Failure> {
-    let Some(stored) = table.get((bucket, hash(key), key)).map_err(fail)? else {
-        return Ok(Lookup::Absent);
-    };
-    let (at, value) = decode(stored.value());
-    Ok(if live(at, now) {
-        Lookup::Live(at, value.to_vec())
-    } else {
-        Lookup::Expired
-    })
-}
-
-enum Lookup {
-    Absent,
-    Expired,
-    Live(u64, Vec<u8>),
-}
-
-/// One write transaction over both tables.
-struct Write<'t> {
-    entries: redb::Table<'t, EntryKey<'static>, &'static [u8]>,
-    expiries: redb::Table<'t, (u64, &'static str, &'static str), ()>,
-}
-
-impl Write<'_> {
-    fn put(&mut self, bucket: &str, key: &str, value: &[u8], expires_at: u64) -> Result<(), Failure> {
-        let old = self
-            .entries
-            .insert((bucket, hash(key), key), encode(expires_at, value).as_slice())
-            .map_err(fail)?
-            .map(|v| decode(v.value()).0);
-        self.unindex(bucket, key, old)?;
-        if expires_at != 0 {
-            self.expiries.insert((expires_at, bucket, key), ()).map_err(fail)?;
-        }
-        Ok(())
-    }
-
-    fn remove(&mut self, bucket: &str, key: &str) -> Result<(), Failure> {
-        let old = self
-            .entries
-            .remove((bucket, hash(key), key))
-            .map_err(fail)?
-            .map(|v| decode(v.value()).0);
-        self.unindex(bucket, key, old)
-    }
-
-    fn unindex(&mut self, bucket: &str, key: &str, old: Option<u64>) -> Result<(), Failure> {
-        if let Some(at @ 1..) = old {
-            self.expiries.remove((at, bucket, key)).map_err(fail)?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs `f` in a write transaction and commits it.
-fn write<T>(
-    db: &Database,
-    durable: bool,
-    f: impl FnOnce(&mut Write<'_>) -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    let mut txn = db.begin_write().map_err(fail)?;
-    if !durable {
-        txn.set_durability(Durability::None).map_err(fail)?;
-    }
-    let result = {
-        let mut w = Write {
-            entries: txn.open_table(ENTRIES).map_err(fail)?,
-            expiries: txn.open_table(EXPIRIES).map_err(fail)?,
-        };
-        f(&mut w)?
-    };
-    txn.commit().map_err(fail)?;
-    Ok(result)
-}
-
-/// Reads `keys`, purging the expired ones it meets (without fsync: should
-/// the purge be lost in a crash, the entry is still expired and the sweep
-/// removes it).
-fn read_many(db: &Database, bucket: &str, keys: &[String], now: u64) -> Result<Vec<Lookup>, Failure> {
-    let txn = db.begin_read().map_err(fail)?;
-    let table = txn.open_table(ENTRIES).map_err(fail)?;
-    let found: Vec<Lookup> = keys
-        .iter()
-        .map(|k| read(&table, bucket, k, now))
-        .collect::<Result<_, _>>()?;
-    drop((table, txn));
-    let expired: Vec<&String> = keys
-        .iter()
-        .zip(&found)
-        .filter_map(|(k, l)| matches!(l, Lookup::Expired).then_some(k))
-        .collect();
-    if !expired.is_empty() {
-        write(db, false, |w| {
-            for key in expired {
-                // Re-checked inside the write: it may have been set since.
-                if matches!(read(&w.entries, bucket, key, now)?, Lookup::Expired) {
-                    w.remove(bucket, key)?;
-                }
-            }
-            Ok(())
-        })?;
-    }
-    Ok(found)
-}
-
-fn read_one(db: &Database, bucket: &str, key: &str, now: u64) -> Result<Option<(u64, Vec<u8>)>, Failure> {
-    let found = read_many(db, bucket, &[key.to_owned()], now)?;
-    Ok(match found.into_iter().next() {
-        Some(Lookup::Live(at, value)) => Some((at, value)),
-        _ => None,
-    })
 }
 
 impl Backend for EmbeddedBackend {
@@ -340,7 +138,13 @@ impl Backend for EmbeddedBackend {
         self.op(move |db, now| write(db, true, |w| w.put(&bucket, &key, &value, expiry(now, ttl))))
     }
 
-    fn set_if_absent(&self, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Op<bool> {
+    fn set_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Op<bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.op(move |db, now| {
             write(db, true, |w| {
@@ -403,14 +207,20 @@ impl Backend for EmbeddedBackend {
         let bucket = bucket.to_owned();
         self.op(move |db, _| {
             write(db, true, |w| {
-                entries.iter().try_for_each(|(k, v)| w.put(&bucket, k, v, 0))
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| w.put(&bucket, k, v, 0))
             })
         })
     }
 
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()> {
         let bucket = bucket.to_owned();
-        self.op(move |db, _| write(db, true, |w| keys.iter().try_for_each(|k| w.remove(&bucket, k))))
+        self.op(move |db, _| {
+            write(db, true, |w| {
+                keys.iter().try_for_each(|k| w.remove(&bucket, k))
+            })
+        })
     }
 
     fn list_keys(&self, bucket: &str, cursor: u64, limit: usize) -> Op<KeyPage> {
