@@ -83,10 +83,12 @@ impl Inner {
             return Ok(db.clone());
         }
         let db = open(&self.path).map_err(|e| {
-            Failure(format!(
+            let message = format!(
                 "cannot open the embedded store {}: {e}",
                 self.path.display()
-            ))
+            );
+            tracing::warn!("keyvalue: {message}");
+            Failure(message)
         })?;
         let db = Arc::new(db);
         spawn_sweeper(Arc::downgrade(&db), self.sweep_interval);

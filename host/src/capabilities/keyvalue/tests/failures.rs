@@ -133,3 +133,22 @@ async fn redis_errors_while_down_and_reconnects_by_itself() {
     delete_prefix(&prefix).await;
     assert_eq!(value, Some(b"v".to_vec()));
 }
+
+#[tokio::test]
+async fn a_locked_embedded_file_is_an_error_per_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.redb");
+    let first = Store::new(
+        Arc::new(EmbeddedBackend::new(&path, Duration::from_secs(30))),
+        TIMEOUT,
+    );
+    first.set("b", "k", b"v".to_vec(), None).await.unwrap();
+    // A second host pointed at the same file: redb refuses to share it.
+    let second = Store::new(
+        Arc::new(EmbeddedBackend::new(&path, Duration::from_secs(30))),
+        TIMEOUT,
+    );
+    let err = second.get("b", "k").await.unwrap_err();
+    assert!(err.0.contains("cannot open the embedded store"), "{err}");
+    assert_eq!(first.get("b", "k").await.unwrap(), Some(b"v".to_vec()));
+}
