@@ -63,16 +63,16 @@ impl Host {
     /// `settings` is extra TOML placed before the components (e.g. a
     /// `[server]` table is not allowed there: use `server_extra`).
     pub fn start_with(components: &str, server_extra: &str, args: &[&str]) -> Self {
-        Self::start_full(components, server_extra, "", args)
+        Self::launch(components, server_extra, "", args)
     }
 
-    /// Starts a host with extra top-level TOML `sections` (such as a
-    /// `[keyvalue]` table) placed before the components.
-    pub fn start_with_sections(components: &str, sections: &str) -> Self {
-        Self::start_full(components, "", sections, &[])
+    /// Starts a host with extra top-level sections (`[keyvalue]`,
+    /// `[messaging]`, `[blobstore]`...) before the components.
+    pub fn start_with_sections(sections: &str, components: &str) -> Self {
+        Self::launch(components, "", sections, &[])
     }
 
-    pub fn start_full(components: &str, server_extra: &str, sections: &str, args: &[&str]) -> Self {
+    fn launch(components: &str, server_extra: &str, sections: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("corral.toml");
         let text = format!(

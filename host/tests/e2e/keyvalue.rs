@@ -139,7 +139,7 @@ async fn exercise(host: &Host) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyvalue_over_http_on_the_embedded_store() {
-    let host = Host::start_with_sections(&components(), "[keyvalue]\nbackend = \"embedded\"\n");
+    let host = Host::start_with_sections("[keyvalue]\nbackend = \"embedded\"\n", &components());
     exercise(&host).await;
     assert!(
         host.path("state/keyvalue.redb").exists(),
@@ -154,7 +154,7 @@ async fn keyvalue_over_http_on_redis() {
         "[keyvalue]\nbackend = \"redis\"\nurl = \"{}\"\nkey_prefix = \"{prefix}\"\ntimeout_ms = 2000\n",
         redis_url()
     );
-    let host = Host::start_with_sections(&components(), &sections);
+    let host = Host::start_with_sections(&sections, &components());
     let client = redis::Client::open(redis_url()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
 
@@ -192,7 +192,7 @@ async fn a_redis_that_is_down_gives_errors_not_hangs() {
     // Nothing listens on port 1: the host still starts and serves others.
     let sections =
         "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
-    let host = Host::start_with_sections(&components(), sections);
+    let host = Host::start_with_sections(sections, &components());
     let http = Http::new();
     assert_eq!(http.get(&host.url("/hello")).await.status, 200);
     let started = Instant::now();
