@@ -4,10 +4,11 @@
 //! `wasmtime serve` or Spin too) that may import corral's capabilities. This
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
-//! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
-//! [`time`] formats timestamps, [`messaging`] publishes to queues. With the
-//! `timer` feature, [`timer_component!`] exports a scheduled job; with the
-//! `queue` feature, [`queue_component!`] exports a queue consumer.
+//! writes through `wasi:logging`, [`config`] reads `wasi:config`, [`kv`]
+//! stores keys in granted buckets, [`messaging`] publishes to queues, and
+//! [`time`] formats timestamps. With the `timer` feature,
+//! [`timer_component!`] exports a scheduled job; with the `queue` feature,
+//! [`queue_component!`] exports a queue consumer.
 //!
 //! ```ignore
 //! struct Hello;
@@ -22,6 +23,7 @@
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod kv;
 pub mod log;
 pub mod messaging;
 pub mod multipart;

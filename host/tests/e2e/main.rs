@@ -6,6 +6,7 @@ mod admin;
 mod browser;
 mod drain;
 mod isolation;
+mod keyvalue;
 mod limits;
 mod pipeline;
 #[path = "../support/proxy.rs"]

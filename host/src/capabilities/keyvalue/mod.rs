@@ -1,21 +1,80 @@
-//! The `keyvalue` capability. (Skeleton: the implementation is in progress;
-//! until then a grant of it refuses the deploy.)
+//! The `keyvalue` capability: `wasi:keyvalue` (store, atomics, batch
+//! @0.2.0-draft) plus `corral:platform/keyvalue-ext` (TTL, set-if-absent),
+//! backed by Redis or by an embedded redb file.
+//!
+//! ```toml
+//! [keyvalue]
+//! backend = "redis"                 # or "embedded" (the default)
+//!
+//! [[component]]
+//! name = "payments"
+//! grants.keyvalue = { buckets = ["transactions", "idempotency"] }
+//! ```
+//!
+//! A component opens only the buckets its grant names (`open` of any other
+//! is `access-denied`), and a bucket is a namespace of the backend (Redis
+//! keys `<key_prefix><bucket>:<key>`), so two components sharing a bucket
+//! name share data, and a component can never reach a bucket it was not
+//! granted. The backend is built once per host; each instance keeps its open
+//! buckets in its store's `ResourceTable`.
+//!
+//! Layout: [`backend`] is the contract and the [`backend::Store`] that
+//! validates and bounds every call; [`redis`] and [`embedded`] implement it;
+//! [`host`] maps the WIT interfaces onto the store.
 
+pub mod backend;
+pub mod embedded;
+mod host;
+pub mod redis;
 pub mod settings;
+#[cfg(test)]
+mod tests;
+pub mod validate;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use wasmtime::component::Linker;
 
+pub use backend::Store;
 pub use settings::BackendConfig;
 
 use super::Capability;
 use crate::config::{ComponentConfig, Config};
 use crate::runtime::InstanceState;
 
-pub struct KeyValue;
+/// The host's key-value store, shared by every component granted it.
+pub struct KeyValue {
+    store: Arc<Store>,
+}
 
+impl KeyValue {
+    /// Builds the configured backend. Neither backend touches the network
+    /// or the disk here: Redis connects on first use (so the host starts,
+    /// and serves its other components, while Redis is down) and the redb
+    /// file is opened on first use (so `corral check` never locks it).
+    pub fn from_settings(settings: &BackendConfig) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let backend: Arc<dyn backend::Backend> = match settings.backend {
+            settings::Backend::Redis => Arc::new(redis::RedisBackend::new(
+                &settings.url,
+                &settings.key_prefix,
+                timeout,
+            )?),
+            settings::Backend::Embedded => Arc::new(embedded::EmbeddedBackend::new(
+                &settings.path,
+                embedded::DEFAULT_SWEEP_INTERVAL,
+            )),
+        };
+        Ok(Self {
+            store: Arc::new(Store::new(backend, timeout)),
+        })
+    }
+}
+
+/// `grants.keyvalue`: the buckets a component may open.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
@@ -23,28 +82,59 @@ pub struct Grant {
     pub buckets: Vec<String>,
 }
 
-impl Capability for KeyValue {
-    const NAME: &'static str = "keyvalue";
-    type Grant = Grant;
-    type Prepared = ();
-    type Instance = ();
+/// A component's checked grant, shared by all its instances.
+pub struct Prepared {
+    pub component: String,
+    pub buckets: BTreeSet<String>,
+    pub store: Arc<Store>,
+}
 
-    fn new(_config: &Config) -> anyhow::Result<Self> {
-        Ok(Self)
-    }
-
-    fn prepare(&self, component: &ComponentConfig, _grant: Grant) -> anyhow::Result<()> {
-        anyhow::bail!("component {:?}: grants.keyvalue: not available yet", component.name)
-    }
-
-    fn instance(_prepared: &Arc<()>) {}
-
-    fn add_to_linker(_linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        Ok(())
+impl Prepared {
+    pub fn may_open(&self, bucket: &str) -> bool {
+        self.buckets.contains(bucket)
     }
 }
 
-/// An open bucket, as kept in the instance's resource table.
+impl Capability for KeyValue {
+    const NAME: &'static str = "keyvalue";
+    type Grant = Grant;
+    type Prepared = Prepared;
+    type Instance = Arc<Prepared>;
+
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        Self::from_settings(&config.keyvalue)
+    }
+
+    fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Prepared> {
+        let name = &component.name;
+        if grant.buckets.is_empty() {
+            anyhow::bail!(
+                "component {name:?}: grants.keyvalue.buckets is empty; name the buckets it may open"
+            );
+        }
+        for bucket in &grant.buckets {
+            validate::bucket_name(bucket).map_err(|problem| {
+                anyhow::anyhow!("component {name:?}: grants.keyvalue.buckets: {problem}")
+            })?;
+        }
+        Ok(Prepared {
+            component: name.clone(),
+            buckets: grant.buckets.into_iter().collect(),
+            store: self.store.clone(),
+        })
+    }
+
+    fn instance(prepared: &Arc<Prepared>) -> Arc<Prepared> {
+        prepared.clone()
+    }
+
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
+    }
+}
+
+/// An open bucket, as kept in the instance's resource table: only the name
+/// of a bucket the grant allowed, checked once at `open`.
 pub struct Bucket {
     pub name: String,
 }

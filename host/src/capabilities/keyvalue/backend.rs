@@ -1,0 +1,231 @@
+//! The storage contract the two key-value backends implement, and the
+//! [`Store`] in front of them that every caller goes through.
+//!
+//! The split keeps the rules in one place: [`Store`] validates keys, TTLs
+//! and batch sizes and bounds every operation by `timeout_ms`, so a backend
+//! only stores and loads. Backends take owned arguments and return `'static`
+//! boxed futures: that keeps the trait object-safe (one `Arc<dyn Backend>`
+//! chosen at start-up) and lets the timeout simply drop a future that hangs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::validate;
+
+/// A failed operation. Its message reaches the component as
+/// `error::other(message)`, so it names what went wrong in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A backend operation in flight.
+pub type Op<T> = BoxFuture<'static, Result<T, Failure>>;
+
+/// One page of `list-keys`: keys without any prefix, and where to go on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    /// `None` once the listing is complete.
+    pub cursor: Option<u64>,
+}
+
+/// A key-value store partitioned into buckets. Bucket names and keys arrive
+/// validated; a value without a TTL never expires, and writing a key without
+/// a TTL clears any expiry it had (Redis `SET` semantics).
+pub trait Backend: Send + Sync + 'static {
+    /// What the store is, for log lines and error messages.
+    fn describe(&self) -> String;
+    fn get(&self, bucket: &str, key: &str) -> Op<Option<Vec<u8>>>;
+    fn set(&self, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Op<()>;
+    /// Stores only when `key` is absent (or expired); whether it stored.
+    fn set_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Op<bool>;
+    fn delete(&self, bucket: &str, key: &str) -> Op<()>;
+    fn exists(&self, bucket: &str, key: &str) -> Op<bool>;
+    /// Time left before `key` expires; `None` if absent or without expiry.
+    fn ttl(&self, bucket: &str, key: &str) -> Op<Option<Duration>>;
+    /// Adds `delta` to the decimal integer stored at `key` (0 if absent),
+    /// atomically, keeping its expiry; returns the new value.
+    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Op<u64>;
+    fn get_many(&self, bucket: &str, keys: Vec<String>) -> Op<Vec<Option<Vec<u8>>>>;
+    fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()>;
+    fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()>;
+    /// About `limit` keys from `cursor` (0 to start). Every key present for
+    /// the whole listing is returned at least once.
+    fn list_keys(&self, bucket: &str, cursor: u64, limit: usize) -> Op<KeyPage>;
+}
+
+/// How many keys one `list-keys` call returns, about.
+pub const DEFAULT_PAGE_SIZE: usize = 500;
+
+/// The backend behind its rules: validation and a deadline on every call.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    timeout: Duration,
+    page_size: usize,
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>, timeout: Duration) -> Self {
+        Self {
+            backend,
+            timeout,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// With a small page size, so that tests see several pages.
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Awaits `op` for at most `timeout`: a store that does not answer must
+    /// give the component an error, never hold its request hostage.
+    async fn run<T>(&self, what: &str, op: Op<T>) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(result) => result.map_err(|e| Failure(format!("keyvalue {what}: {e}"))),
+            Err(_) => Err(Failure(format!(
+                "keyvalue {what}: {} did not answer within {} ms",
+                self.backend.describe(),
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        validate::key(key)?;
+        self.run("get", self.backend.get(bucket, key)).await
+    }
+
+    pub async fn set(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), Failure> {
+        validate::key(key)?;
+        validate::value(&value)?;
+        let ttl = ttl_ms.map(validate::ttl).transpose()?;
+        self.run("set", self.backend.set(bucket, key, value, ttl))
+            .await
+    }
+
+    pub async fn set_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, Failure> {
+        validate::key(key)?;
+        validate::value(&value)?;
+        let ttl = ttl_ms.map(validate::ttl).transpose()?;
+        let op = self.backend.set_if_absent(bucket, key, value, ttl);
+        self.run("set-if-absent", op).await
+    }
+
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), Failure> {
+        validate::key(key)?;
+        self.run("delete", self.backend.delete(bucket, key)).await
+    }
+
+    pub async fn exists(&self, bucket: &str, key: &str) -> Result<bool, Failure> {
+        validate::key(key)?;
+        self.run("exists", self.backend.exists(bucket, key)).await
+    }
+
+    /// Milliseconds left; a key about to expire reports at least 1.
+    pub async fn ttl(&self, bucket: &str, key: &str) -> Result<Option<u64>, Failure> {
+        validate::key(key)?;
+        let left = self.run("ttl", self.backend.ttl(bucket, key)).await?;
+        Ok(left.map(|d| (d.as_millis() as u64).max(1)))
+    }
+
+    pub async fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, Failure> {
+        validate::key(key)?;
+        validate::delta(delta)?;
+        self.run("increment", self.backend.increment(bucket, key, delta))
+            .await
+    }
+
+    pub async fn get_many(
+        &self,
+        bucket: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, Failure> {
+        validate::batch(keys.len())?;
+        keys.iter().try_for_each(|k| validate::key(k))?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = self
+            .run("get-many", self.backend.get_many(bucket, keys.clone()))
+            .await?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| value.map(|v| (key, v)))
+            .collect())
+    }
+
+    pub async fn set_many(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Failure> {
+        validate::batch(entries.len())?;
+        for (key, value) in &entries {
+            validate::key(key)?;
+            validate::value(value)?;
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.run("set-many", self.backend.set_many(bucket, entries))
+            .await
+    }
+
+    pub async fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Result<(), Failure> {
+        validate::batch(keys.len())?;
+        keys.iter().try_for_each(|k| validate::key(k))?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run("delete-many", self.backend.delete_many(bucket, keys))
+            .await
+    }
+
+    pub async fn list_keys(&self, bucket: &str, cursor: Option<u64>) -> Result<KeyPage, Failure> {
+        let op = self
+            .backend
+            .list_keys(bucket, cursor.unwrap_or(0), self.page_size);
+        self.run("list-keys", op).await
+    }
+}

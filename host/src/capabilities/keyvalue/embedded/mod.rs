@@ -1,0 +1,255 @@
+//! The embedded backend: a redb file in the state directory, so a host with
+//! no Redis still has a persistent store that honours TTLs.
+//!
+//! Layout (two tables):
+//! * `entries`: `(bucket, hash(key), key)` → `expires_at_ms (u64 BE, 0 =
+//!   never) ++ value`. Ordering by a stable hash gives `list-keys` a `u64`
+//!   cursor that survives concurrent writes: a key's position never moves,
+//!   so every key present for the whole listing is seen exactly once.
+//! * `expiries`: `(expires_at_ms, bucket, key)` → `()`, an index so that the
+//!   periodic sweep touches only what has expired.
+//!
+//! An expired entry is absent to every read at once; it is physically removed
+//! by the read that finds it (lazily), by any write to it, or by the sweep.
+//! redb is blocking, so every operation runs on tokio's blocking pool. The
+//! file is opened on first use, not at start-up, so that `corral check` and
+//! hosts whose components use no key-value never create or lock it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt as _;
+use redb::{Database, ReadableDatabase as _};
+
+use super::backend::{Backend, Failure, KeyPage, Op};
+use super::validate;
+use tables::{
+    ENTRIES, Lookup, decode, expiry, fail, live, open, read, read_many, read_one, sweep, write,
+};
+
+mod tables;
+
+/// How often expired entries are swept when nothing reads them.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct EmbeddedBackend(Arc<Inner>);
+
+struct Inner {
+    path: PathBuf,
+    sweep_interval: Duration,
+    db: Mutex<Option<Arc<Database>>>,
+}
+
+impl EmbeddedBackend {
+    pub fn new(path: &Path, sweep_interval: Duration) -> Self {
+        Self(Arc::new(Inner {
+            path: path.to_owned(),
+            sweep_interval,
+            db: Mutex::new(None),
+        }))
+    }
+
+    /// Runs `f` on the blocking pool with the open database.
+    fn op<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database, u64) -> Result<T, Failure> + Send + 'static,
+    ) -> Op<T> {
+        let inner = self.0.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&*inner.database()?, now_ms()))
+                .await
+                .map_err(|e| Failure(format!("embedded store task failed: {e}")))?
+        }
+        .boxed()
+    }
+
+    /// How many entries the file holds, expired or not (for tests).
+    #[cfg(test)]
+    pub fn stored_entries(&self) -> Result<u64, Failure> {
+        use redb::ReadableTableMetadata as _;
+        let db = self.0.database()?;
+        let txn = db.begin_read().map_err(fail)?;
+        txn.open_table(ENTRIES).map_err(fail)?.len().map_err(fail)
+    }
+}
+
+impl Inner {
+    /// The database, opened (and its tables created) on first use. A failure
+    /// is not remembered: the next operation tries again.
+    fn database(&self) -> Result<Arc<Database>, Failure> {
+        let mut slot = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = slot.as_ref() {
+            return Ok(db.clone());
+        }
+        let db = open(&self.path).map_err(|e| {
+            let message = format!(
+                "cannot open the embedded store {}: {e}",
+                self.path.display()
+            );
+            tracing::warn!("keyvalue: {message}");
+            Failure(message)
+        })?;
+        let db = Arc::new(db);
+        spawn_sweeper(Arc::downgrade(&db), self.sweep_interval);
+        tracing::info!(path = %self.path.display(), "keyvalue: embedded store opened");
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+}
+
+/// Sweeps on a plain thread that holds only a weak reference, so it ends by
+/// itself once the backend is dropped.
+fn spawn_sweeper(db: Weak<Database>, interval: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("kv-sweep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(db) = db.upgrade() else { return };
+                match sweep(&db, now_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(removed = n, "keyvalue: swept expired entries"),
+                    Err(e) => tracing::warn!(error = %e, "keyvalue: sweep failed"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "keyvalue: cannot start the expiry sweeper");
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Backend for EmbeddedBackend {
+    fn describe(&self) -> String {
+        format!("the embedded store {}", self.0.path.display())
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Op<Option<Vec<u8>>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| Ok(read_one(db, &bucket, &key, now)?.map(|(_, v)| v)))
+    }
+
+    fn set(&self, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Op<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| write(db, true, |w| w.put(&bucket, &key, &value, expiry(now, ttl))))
+    }
+
+    fn set_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Op<bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| {
+            write(db, true, |w| {
+                if let Lookup::Live(..) = read(&w.entries, &bucket, &key, now)? {
+                    return Ok(false);
+                }
+                w.put(&bucket, &key, &value, expiry(now, ttl))?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn delete(&self, bucket: &str, key: &str) -> Op<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, _| write(db, true, |w| w.remove(&bucket, &key)))
+    }
+
+    fn exists(&self, bucket: &str, key: &str) -> Op<bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| Ok(read_one(db, &bucket, &key, now)?.is_some()))
+    }
+
+    fn ttl(&self, bucket: &str, key: &str) -> Op<Option<Duration>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| {
+            Ok(read_one(db, &bucket, &key, now)?
+                .and_then(|(at, _)| (at != 0).then(|| Duration::from_millis(at - now))))
+        })
+    }
+
+    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Op<u64> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.op(move |db, now| {
+            write(db, true, |w| {
+                let (at, current) = match read(&w.entries, &bucket, &key, now)? {
+                    Lookup::Live(at, value) => (at, validate::counter(&value)?),
+                    Lookup::Absent | Lookup::Expired => (0, 0),
+                };
+                let new = validate::add(current, delta)?;
+                w.put(&bucket, &key, new.to_string().as_bytes(), at)?;
+                validate::counter_result(new)
+            })
+        })
+    }
+
+    fn get_many(&self, bucket: &str, keys: Vec<String>) -> Op<Vec<Option<Vec<u8>>>> {
+        let bucket = bucket.to_owned();
+        self.op(move |db, now| {
+            Ok(read_many(db, &bucket, &keys, now)?
+                .into_iter()
+                .map(|l| match l {
+                    Lookup::Live(_, value) => Some(value),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()> {
+        let bucket = bucket.to_owned();
+        self.op(move |db, _| {
+            write(db, true, |w| {
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| w.put(&bucket, k, v, 0))
+            })
+        })
+    }
+
+    fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()> {
+        let bucket = bucket.to_owned();
+        self.op(move |db, _| {
+            write(db, true, |w| {
+                keys.iter().try_for_each(|k| w.remove(&bucket, k))
+            })
+        })
+    }
+
+    fn list_keys(&self, bucket: &str, cursor: u64, limit: usize) -> Op<KeyPage> {
+        let bucket = bucket.to_owned();
+        self.op(move |db, now| {
+            let txn = db.begin_read().map_err(fail)?;
+            let table = txn.open_table(ENTRIES).map_err(fail)?;
+            let mut page = KeyPage::default();
+            let mut last_hash = None;
+            for row in table.range((bucket.as_str(), cursor, "")..).map_err(fail)? {
+                let (k, v) = row.map_err(fail)?;
+                let (b, h, key) = k.value();
+                if b != bucket {
+                    return Ok(page);
+                }
+                // A page ends between two hashes, never inside one, so the
+                // cursor (the next hash) cannot skip a colliding key.
+                if page.keys.len() >= limit && last_hash != Some(h) {
+                    page.cursor = Some(h);
+                    return Ok(page);
+                }
+                last_hash = Some(h);
+                if live(decode(v.value()).0, now) {
+                    page.keys.push(key.to_owned());
+                }
+            }
+            Ok(page)
+        })
+    }
+}
