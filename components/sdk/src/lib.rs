@@ -4,9 +4,10 @@
 //! `wasmtime serve` or Spin too) that may import corral's capabilities. This
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
-//! writes through `wasi:logging`, [`config`] reads `wasi:config`, and
-//! [`time`] formats timestamps. With the `timer` feature,
-//! [`timer_component!`] exports a scheduled job.
+//! writes through `wasi:logging`, [`config`] reads `wasi:config`, [`blob`]
+//! stores objects through `wasi:blobstore`, and [`time`] formats
+//! timestamps. With the `timer` feature, [`timer_component!`] exports a
+//! scheduled job.
 //!
 //! ```ignore
 //! struct Hello;
@@ -18,6 +19,7 @@
 //! corral_sdk::http_component!(Hello);
 //! ```
 
+pub mod blob;
 pub mod client;
 pub mod config;
 pub mod http;
@@ -31,6 +33,13 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "corral:platform/imports",
+        // wasi:blobstore hands out wasi:io streams: use the `wasip2` crate's
+        // types (same WASI version) so that its `Read`/`Write` impls apply.
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+        },
         generate_all,
     });
 }
@@ -49,6 +58,12 @@ pub mod timer {
             "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
             "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
             "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
         },
         generate_all,
         pub_export_macro: true,

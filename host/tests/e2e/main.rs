@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod blobstore;
 mod drain;
 mod isolation;
 mod limits;
