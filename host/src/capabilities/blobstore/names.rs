@@ -126,7 +126,7 @@ mod tests {
             "batch-1.json",
             "2024/03/11/batch.json",
             "a.b",
-            "ação #1",
+            "ação #1.txt",
             "x#y",
         ] {
             check_object(ok).unwrap();

@@ -331,10 +331,13 @@ impl Store {
     }
 }
 
-/// S3 or MinIO: one bucket, with calls bounded by the same time limit.
+/// S3 or MinIO: one bucket. The operation's time limit is `Store::timed`'s;
+/// the client's own request timeout is set past it so that a slow store
+/// gets the one clear "did not answer within" error, and retries (of
+/// failed requests) stop when the limit would be reached anyway.
 fn s3(config: &BackendConfig, timeout: Duration) -> anyhow::Result<object_store::aws::AmazonS3> {
     let client = object_store::ClientOptions::new()
-        .with_timeout(timeout)
+        .with_timeout(timeout * 2)
         .with_connect_timeout(timeout.min(Duration::from_secs(5)));
     let mut builder = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(&config.bucket)
