@@ -115,7 +115,7 @@ async fn scenario(host: &Host) {
     ranged.extend([("start", "2"), ("end", "6")]);
     assert_eq!(
         http.get(&url(host, "/blob/object", &ranged)).await.body,
-        "_id\""
+        "\"_id\""
     );
     let mut streamed = obj("transactions", "big.bin").to_vec();
     streamed.push(("stream", "1"));
