@@ -1,5 +1,8 @@
 //! Runtime costs that the HTTP benchmark cannot separate out:
 //! - per-request instantiation (fresh store + instance from `InstancePre`),
+//! - one whole request in-process: fresh instance, `wasi:http` handler call
+//!   and the response body read back, with no sockets or HTTP parsing (what
+//!   the HTTP trigger adds on top of a plain hyper server, minus routing),
 //! - redeploy time, cold (compile) and from the on-disk compile cache.
 //!
 //! Run with `cargo bench -p corral --bench runtime` (or `just bench`).
@@ -7,8 +10,16 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+
 use corral::config::Config;
 use corral::runtime::{Registry, engine};
+
+const WARMUP: usize = 1_000;
+const SAMPLES: usize = 20_000;
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -36,26 +47,70 @@ routes = ["/status"]
         ),
     )?;
     let config = Config::load(&config_path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let engine = engine::build(&config.runtime)?;
         let registry = Registry::start(&config, engine).await?;
+        let hello = registry.current("hello").unwrap();
+        let deadline = || Instant::now() + Duration::from_secs(5);
 
         // Per-request instantiation: what every request pays before the
         // component's handler runs.
-        let hello = registry.current("hello").unwrap();
-        let mut samples = Vec::new();
-        for i in 0..20_000 {
+        let mut samples = Vec::with_capacity(SAMPLES);
+        for i in 0..WARMUP + SAMPLES {
             let start = Instant::now();
-            let mut store = hello.new_store(Instant::now() + Duration::from_secs(5));
-            let proxy = hello.pre().instantiate_async(&mut store).await?;
-            drop(proxy);
+            let mut store = hello.new_store(deadline());
+            // `Instance` is a handle into the store: dropping the store
+            // frees the instance (and returns its pool slot).
+            let _instance = hello.pre().instantiate_async(&mut store).await?;
             drop(store);
-            if i >= 1_000 {
+            if i >= WARMUP {
                 samples.push(start.elapsed());
             }
         }
         let instantiate = Stats::of(samples);
+
+        // One whole request in-process, the way the HTTP trigger runs it.
+        let proxy_pre = hello
+            .entrypoints
+            .http
+            .clone()
+            .expect("hello has routes, so an HTTP entrypoint");
+        let mut samples = Vec::with_capacity(SAMPLES);
+        for i in 0..WARMUP + SAMPLES {
+            let start = Instant::now();
+            let mut store = hello.new_store(deadline());
+            let request = http::Request::get("http://localhost/hello")
+                .body(Empty::<Bytes>::new().map_err(|never| -> ErrorCode { match never {} }))?;
+            let incoming = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let outparam = store.data_mut().http().new_response_outparam(sender)?;
+            let proxy = proxy_pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await?;
+            let response = receiver
+                .await?
+                .map_err(|code| anyhow::anyhow!("hello answered an error: {code:?}"))?;
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("reading hello's body: {e:?}"))?
+                .to_bytes();
+            anyhow::ensure!(&body[..] == b"Hello, world!\n", "unexpected body {body:?}");
+            drop(store);
+            if i >= WARMUP {
+                samples.push(start.elapsed());
+            }
+        }
+        let request = Stats::of(samples);
 
         // Redeploy: a new digest each time (a custom section appended), so
         // each one compiles; then the same bytes again, from the cache.
@@ -65,7 +120,9 @@ routes = ["/status"]
         for i in 0..5u8 {
             let wasm = with_custom_section(&status, &[i; 16]);
             let start = Instant::now();
-            let info = registry.deploy("status", wasm.clone(), "bench".into()).await?;
+            let info = registry
+                .deploy("status", wasm.clone(), "bench".into())
+                .await?;
             cold.push(start.elapsed());
             assert!(!info.from_cache);
             let start = Instant::now();
@@ -75,8 +132,10 @@ routes = ["/status"]
         }
         let report = serde_json::json!({
             "instantiate_us": instantiate.json_us(),
+            "request_in_process_us": request.json_us(),
             "redeploy_cold_ms": Stats::of(cold).json_ms(),
             "redeploy_cached_ms": Stats::of(cached).json_ms(),
+            "hello_wasm_bytes": std::fs::metadata(component_artifacts::HELLO)?.len(),
             "status_wasm_bytes": status.len(),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -105,17 +164,28 @@ impl Stats {
         Self(samples)
     }
     fn pct(&self, p: f64) -> Duration {
-        self.0[((self.0.len() - 1) as f64 * p) as usize]
+        self.0[((self.0.len() - 1) as f64 * p).round() as usize]
     }
     fn mean(&self) -> Duration {
         self.0.iter().sum::<Duration>() / self.0.len() as u32
     }
     fn json_us(&self) -> serde_json::Value {
         let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
-        serde_json::json!({"mean": us(self.mean()), "p50": us(self.pct(0.5)), "p99": us(self.pct(0.99)), "n": self.0.len()})
+        serde_json::json!({
+            "mean": us(self.mean()),
+            "p50": us(self.pct(0.5)),
+            "p99": us(self.pct(0.99)),
+            "max": us(self.pct(1.0)),
+            "n": self.0.len(),
+        })
     }
     fn json_ms(&self) -> serde_json::Value {
         let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
-        serde_json::json!({"mean": ms(self.mean()), "min": ms(self.0[0]), "max": ms(self.pct(1.0)), "n": self.0.len()})
+        serde_json::json!({
+            "mean": ms(self.mean()),
+            "min": ms(self.0[0]),
+            "max": ms(self.pct(1.0)),
+            "n": self.0.len(),
+        })
     }
 }

@@ -24,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod multipart;
 pub mod time;
 
 pub use wasip2;
@@ -72,6 +73,46 @@ pub mod timer {
     });
 
     pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
+}
+
+/// Bindings for the queue trigger's export (`corral:platform/queue-service`).
+#[cfg(feature = "queue")]
+pub mod queue {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "corral:platform/queue-service",
+        with: {
+            "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
+            "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
+            "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
+            "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
+            "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
+            "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
+            "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+        },
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "corral_sdk::queue",
+        export_macro_name: "export_queue",
+    });
+
+    pub use exports::corral::platform::queue_handler::{Delivery, Disposition, Guest as QueueHandler};
+}
+
+/// Exports `$handler` (implementing [`queue::QueueHandler`]) as the
+/// component's `corral:platform/queue-handler`.
+#[cfg(feature = "queue")]
+#[macro_export]
+macro_rules! queue_component {
+    ($handler:ident) => {
+        $crate::queue::export_queue!($handler with_types_in $crate::queue);
+    };
 }
 
 /// Exports `$handler` (implementing [`timer::TimerHandler`]) as the

@@ -26,10 +26,9 @@ grants.blobstore = {{ containers = ["transactions", "archive"] }}
     )
 }
 
-/// Starts a host with a `[blobstore]` section. Host-level tables may come
-/// after the `[runtime]` ones, so they go in front of the components.
-fn start(blobstore: &str) -> Host {
-    Host::start(&format!("[blobstore]\n{blobstore}\n{}", probe()))
+/// Starts a host whose `[blobstore]` section holds `settings`.
+fn start(settings: &str) -> Host {
+    Host::start_with_sections(&format!("[blobstore]\n{settings}"), &probe())
 }
 
 fn url(host: &Host, path: &str, query: &[(&str, &str)]) -> String {

@@ -63,6 +63,16 @@ impl Host {
     /// `settings` is extra TOML placed before the components (e.g. a
     /// `[server]` table is not allowed there: use `server_extra`).
     pub fn start_with(components: &str, server_extra: &str, args: &[&str]) -> Self {
+        Self::launch(components, server_extra, "", args)
+    }
+
+    /// Starts a host with extra top-level sections (`[keyvalue]`,
+    /// `[messaging]`, `[blobstore]`...) before the components.
+    pub fn start_with_sections(sections: &str, components: &str) -> Self {
+        Self::launch(components, "", sections, &[])
+    }
+
+    fn launch(components: &str, server_extra: &str, sections: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("corral.toml");
         let text = format!(
@@ -83,6 +93,8 @@ max_memory_mb = 64
 
 [runtime.default_limits]
 memory_mb = 32
+
+{sections}
 
 {components}
 "#

@@ -37,7 +37,7 @@ async fn trap_loop_and_memory_bomb_fail_only_their_own_request() {
     assert_eq!(http.get(&host.url("/status")).await.status, 200);
     let output = host.output();
     assert!(
-        output.contains("request failed"),
+        output.contains("call failed"),
         "failures are logged:\n{output}"
     );
 }

@@ -60,8 +60,8 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection = http
-            .serve_connection(TokioIo::new(stream), hyper::service::service_fn(hello));
+        let connection =
+            http.serve_connection(TokioIo::new(stream), hyper::service::service_fn(hello));
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -1,0 +1,211 @@
+//! An accepted batch: stored, keyed, queued — in an order that a crash or a
+//! down backend can never leave half-done without a way to finish.
+//!
+//! The batch id is a hash of the file's bytes, so uploading the same file
+//! again is the same batch: every write below is an overwrite and every
+//! message carries the id `<batch>:<index>`, which the worker uses to drop
+//! redeliveries. A failed step answers 503 with the backend that failed;
+//! retrying the upload redoes the steps, duplicating nothing.
+//!
+//! Steps: `batch:<id>` = `accepting` → `client:<_id>` (60 s TTL) for each
+//! record → publish every record (confirmed) → `batch:<id>` = `queued`.
+
+use corral_sdk::bindings::corral::platform::keyvalue_ext;
+use corral_sdk::bindings::corral::platform::messaging::{self, Message};
+use corral_sdk::bindings::wasi::keyvalue::{batch as kv_batch, store};
+use corral_sdk::http::Response;
+use corral_sdk::{config, log, time};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::record::Record;
+
+/// The seed keeps each client's basic data in Redis for 60 s.
+pub const CLIENT_TTL_MS: u64 = 60_000;
+
+fn bucket_name() -> String {
+    config::get_or("bucket", "transactions")
+}
+
+fn unavailable(backend: &str, detail: String) -> Response {
+    log::error("batch", &format!("{backend} unavailable: {detail}"));
+    Response::error(
+        503,
+        "backend_unavailable",
+        Some(backend),
+        &format!("{backend} is unavailable ({detail}); nothing is lost: retry the same upload"),
+    )
+    .with_header("retry-after", "5")
+}
+
+fn kv_error(e: store::Error) -> String {
+    match e {
+        store::Error::NoSuchStore => "no such bucket".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(m) => m,
+    }
+}
+
+pub fn batch_id(file: &[u8]) -> String {
+    let digest = Sha256::digest(file);
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn submit(file: &[u8], records: &[Record]) -> Response {
+    let id = batch_id(file);
+    let bucket = match store::open(&bucket_name()) {
+        Ok(b) => b,
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let key = format!("batch:{id}");
+    let previous = match bucket.get(&key) {
+        Ok(v) => v.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok()),
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    if previous.as_ref().and_then(|p| p["state"].as_str()) == Some("queued") {
+        log::info("batch", &format!("batch={id} uploaded again; already queued"));
+        return accepted(&id, records.len(), true);
+    }
+    let state = |state: &str| {
+        serde_json::to_vec(&json!({
+            "batch": id,
+            "state": state,
+            "total": records.len(),
+            "ids": records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            "accepted_at": time::now_rfc3339(),
+        }))
+        .expect("serializable")
+    };
+    if let Err(e) = bucket.set(&key, &state("accepting")) {
+        return unavailable("keyvalue", kv_error(e));
+    }
+    for record in records {
+        let client = json!({
+            "_id": record.id, "cliente": record.cliente, "email": record.email,
+            "isActive": record.is_active, "endereco": record.endereco, "batch": id,
+        });
+        let value = serde_json::to_vec(&client).expect("serializable");
+        if let Err(e) = keyvalue_ext::set_with_ttl(&bucket, &format!("client:{}", record.id), &value, CLIENT_TTL_MS) {
+            return unavailable("keyvalue", kv_error(e));
+        }
+    }
+    let messages: Vec<Message> = records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| Message {
+            body: serde_json::to_vec(&json!({ "batch": id, "index": index, "record": record }))
+                .expect("serializable"),
+            content_type: Some("application/json".into()),
+            headers: vec![("batch".into(), id.clone())],
+            message_id: Some(format!("{id}:{index}")),
+        })
+        .collect();
+    let queue = config::get_or("queue", "transactions");
+    for chunk in messages.chunks(500) {
+        if let Err(e) = messaging::publish_batch(&queue, chunk) {
+            let detail = match e {
+                messaging::Error::NotGranted(m)
+                | messaging::Error::Unavailable(m)
+                | messaging::Error::Rejected(m)
+                | messaging::Error::Invalid(m) => m,
+            };
+            return unavailable("messaging", detail);
+        }
+    }
+    if let Err(e) = bucket.set(&key, &state("queued")) {
+        return unavailable("keyvalue", kv_error(e));
+    }
+    log::info("batch", &format!("batch={id} records={} queued", records.len()));
+    accepted(&id, records.len(), false)
+}
+
+fn accepted(id: &str, records: usize, duplicate: bool) -> Response {
+    Response::json(
+        202,
+        &json!({
+            "batch": id,
+            "records": records,
+            "duplicate": duplicate,
+            "status_url": format!("/api/transactions/{id}"),
+        }),
+    )
+}
+
+/// `GET /api/transactions/{batch}`: counts and each record's result, as the
+/// worker recorded them under `result:<batch>:<index>`.
+pub fn status(id: &str) -> Response {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Response::error(400, "bad_batch_id", Some("batch"), "a batch id is hexadecimal");
+    }
+    let bucket = match store::open(&bucket_name()) {
+        Ok(b) => b,
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let batch = match bucket.get(&format!("batch:{id}")) {
+        Ok(Some(v)) => serde_json::from_slice::<serde_json::Value>(&v).unwrap_or_default(),
+        Ok(None) => return Response::error(404, "unknown_batch", Some("batch"), &format!("no batch {id}")),
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let total = batch["total"].as_u64().unwrap_or(0) as usize;
+    let keys: Vec<String> = (0..total).map(|i| format!("result:{id}:{i}")).collect();
+    let results = match kv_batch::get_many(&bucket, &keys) {
+        Ok(r) => r,
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let (mut processed, mut flagged) = (0, 0);
+    let records: Vec<serde_json::Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, found)| {
+            let id = batch["ids"][index].clone();
+            match found.and_then(|(_, v)| serde_json::from_slice::<serde_json::Value>(&v).ok()) {
+                Some(result) => {
+                    processed += 1;
+                    let flags = result["flags"].clone();
+                    if flags.as_array().is_some_and(|f| !f.is_empty()) {
+                        flagged += 1;
+                    }
+                    json!({ "index": index, "_id": id, "status": "processed", "flags": flags })
+                }
+                None => json!({ "index": index, "_id": id, "status": "pending" }),
+            }
+        })
+        .collect();
+    Response::json(
+        200,
+        &json!({
+            "batch": id,
+            "state": batch["state"],
+            "accepted_at": batch["accepted_at"],
+            "total": total,
+            "processed": processed,
+            "flagged": flagged,
+            "pending": total - processed,
+            "records": records,
+        }),
+    )
+}
+
+/// `GET /api/clients/{_id}`: the client's basic data while its key lives
+/// (60 s after the upload), with the milliseconds it has left.
+pub fn client(id: &str) -> Response {
+    let id = corral_sdk::http::percent_decode(id);
+    let bucket = match store::open(&bucket_name()) {
+        Ok(b) => b,
+        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    };
+    let key = format!("client:{id}");
+    let (value, ttl) = match (bucket.get(&key), keyvalue_ext::ttl(&bucket, &key)) {
+        (Ok(v), Ok(t)) => (v, t),
+        (Err(e), _) | (_, Err(e)) => return unavailable("keyvalue", kv_error(e)),
+    };
+    match value.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok()) {
+        Some(client) => Response::json(200, &json!({ "client": client, "ttl_ms": ttl })),
+        None => Response::error(
+            404,
+            "unknown_client",
+            Some("_id"),
+            &format!("no cached data for client {id} (it expires 60 s after an upload)"),
+        ),
+    }
+}

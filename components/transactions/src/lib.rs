@@ -1,0 +1,42 @@
+//! `transactions`: seed 001's web application. Serves the upload page and
+//! the API that accepts a file of transaction records:
+//!
+//! | method | path                        | does                                  |
+//! |--------|-----------------------------|---------------------------------------|
+//! | GET    | `/` , `/transactions`       | the upload page                       |
+//! | POST   | `/api/transactions`         | validate, store, queue; 202 + batch   |
+//! | GET    | `/api/transactions/{batch}` | progress and each record's result     |
+//! | GET    | `/api/clients/{_id}`        | the client's cached data and its TTL  |
+//!
+//! Configuration (`[component.config]`): `max_records` (default 10000),
+//! `queue` (default `transactions`), `bucket` (default `transactions`).
+
+mod batch;
+mod record;
+mod upload;
+
+use corral_sdk::http::{Handler, Request, Response};
+
+const PAGE: &str = include_str!("page.html");
+
+struct Transactions;
+
+impl Handler for Transactions {
+    fn handle(request: Request) -> Response {
+        let path = request.path.trim_end_matches('/');
+        match (request.method.as_str(), path) {
+            ("GET" | "HEAD", "" | "/transactions") => Response::html(200, PAGE),
+            ("POST", "/api/transactions") => upload::accept(&request),
+            (_, "/api/transactions") => Response::method_not_allowed(&request.method, "POST"),
+            ("GET", _) if path.starts_with("/api/transactions/") => {
+                batch::status(&path["/api/transactions/".len()..])
+            }
+            ("GET", _) if path.starts_with("/api/clients/") => {
+                batch::client(&path["/api/clients/".len()..])
+            }
+            _ => Response::not_found(&request.path),
+        }
+    }
+}
+
+corral_sdk::http_component!(Transactions);
