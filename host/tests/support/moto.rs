@@ -97,14 +97,23 @@ impl Drop for Moto {
     }
 }
 
-/// How to run moto: `moto_server` from PATH, else the module of a fresh
-/// pip install.
+/// How to run moto: `moto_server` from PATH; else the `moto.server` module,
+/// installed with pip first if python cannot import it. pip runs at most
+/// once per test process, and never when moto is already there.
 fn command() -> (&'static str, &'static [&'static str]) {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    static READY: OnceLock<()> = OnceLock::new();
     if on_path("moto_server") {
         return ("moto_server", &[]);
     }
-    INSTALLED.get_or_init(|| {
+    READY.get_or_init(|| {
+        let importable = Command::new("python3")
+            .args(["-c", "import moto.server, flask"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if importable {
+            return;
+        }
         let status = Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "moto[server]"])
             .status()
@@ -113,7 +122,6 @@ fn command() -> (&'static str, &'static [&'static str]) {
             status.success(),
             "pip install moto[server] failed ({status})"
         );
-        true
     });
     ("python3", &["-m", "moto.server"])
 }

@@ -8,6 +8,10 @@
 //! the only wall between containers, which is why names are checked
 //! (`names`) before they get here: every method assumes checked names.
 //!
+//! Object names may contain `/`. S3 keys are flat, but the local store makes
+//! folders of them, so there an object cannot also be the folder of others
+//! (`a` and `a/b`): the second write fails with the file system's error.
+//!
 //! Every call is bounded by `timeout_ms`, and every failure becomes a
 //! sentence naming the operation, container and object, because that string
 //! is all a component gets (`wasi:blobstore` errors are strings).

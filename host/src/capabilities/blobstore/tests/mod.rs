@@ -104,6 +104,10 @@ async fn objects_round_trip(b: &Backing) {
         .await
         .unwrap();
     s.put("data", "empty", Bytes::new()).await.unwrap();
+    // Names are kept byte for byte: spaces, non-ASCII, URL-special characters.
+    let odd = "notas/ação 1+2=3 #x?&%.txt";
+    s.put("data", odd, Bytes::from("odd")).await.unwrap();
+    assert_eq!(s.get("data", odd, 0, u64::MAX).await.unwrap(), "odd");
     assert_eq!(
         s.get("data", "a.txt", 0, u64::MAX).await.unwrap(),
         "hello world"
@@ -129,7 +133,15 @@ async fn objects_round_trip(b: &Backing) {
     let meta = s.head("data", "a.txt").await.unwrap().unwrap();
     assert_eq!(meta.size, 11);
     assert!(s.head("data", "nope").await.unwrap().is_none());
-    assert_eq!(names(s, "data").await, ["2024/03/b.json", "a.txt", "empty"]);
+    assert_eq!(
+        names(s, "data").await,
+        [
+            "2024/03/b.json",
+            "a.txt",
+            "empty",
+            "notas/ação 1+2=3 #x?&%.txt"
+        ]
+    );
 
     // Replacing is whole.
     s.put("data", "a.txt", Bytes::from("bye")).await.unwrap();
@@ -139,7 +151,10 @@ async fn objects_round_trip(b: &Backing) {
     s.delete("data", &["a.txt".into(), "never-there".into()])
         .await
         .unwrap();
-    assert_eq!(names(s, "data").await, ["2024/03/b.json", "empty"]);
+    assert_eq!(
+        names(s, "data").await,
+        ["2024/03/b.json", "empty", "notas/ação 1+2=3 #x?&%.txt"]
+    );
 }
 
 async fn containers_are_isolated(b: &Backing) {

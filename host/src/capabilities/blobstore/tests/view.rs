@@ -1,7 +1,6 @@
 //! The WIT-facing layer (`BlobView`) as a component sees it: grants,
 //! names, values and streams.
 
-
 use bytes::Bytes;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
