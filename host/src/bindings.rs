@@ -13,6 +13,13 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
+        // Blobstore values hand out WASI streams: the same resources as
+        // wasmtime-wasi's, living in the same table.
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:blobstore/container.container": crate::capabilities::blobstore::Container,
+        "wasi:blobstore/container.stream-object-names": crate::capabilities::blobstore::ObjectNames,
+        "wasi:blobstore/types.outgoing-value": crate::capabilities::blobstore::OutgoingValue,
+        "wasi:blobstore/types.incoming-value": crate::capabilities::blobstore::IncomingValue,
     },
 });
 

@@ -5,10 +5,11 @@
 //! crate removes the boilerplate: [`http_component!`] exports a plain
 //! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
 //! writes through `wasi:logging`, [`config`] reads `wasi:config`, [`kv`]
-//! stores keys in granted buckets, [`messaging`] publishes to queues, and
-//! [`time`] formats timestamps. With the `timer` feature,
-//! [`timer_component!`] exports a scheduled job; with the `queue` feature,
-//! [`queue_component!`] exports a queue consumer.
+//! stores keys in granted buckets, [`blob`] stores objects through
+//! `wasi:blobstore`, [`messaging`] publishes to queues, and [`time`] formats
+//! timestamps. With the `timer` feature, [`timer_component!`] exports a
+//! scheduled job; with the `queue` feature, [`queue_component!`] exports a
+//! queue consumer.
 //!
 //! ```ignore
 //! struct Hello;
@@ -20,6 +21,7 @@
 //! corral_sdk::http_component!(Hello);
 //! ```
 
+pub mod blob;
 pub mod client;
 pub mod config;
 pub mod http;
@@ -36,6 +38,13 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "corral:platform/imports",
+        // wasi:blobstore hands out wasi:io streams: use the `wasip2` crate's
+        // types (same WASI version) so that its `Read`/`Write` impls apply.
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+        },
         generate_all,
     });
 }
@@ -54,6 +63,12 @@ pub mod timer {
             "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
             "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
             "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
         },
         generate_all,
         pub_export_macro: true,
@@ -78,6 +93,12 @@ pub mod queue {
             "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
             "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
             "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
         },
         generate_all,
         pub_export_macro: true,

@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod blobstore;
 mod browser;
 mod drain;
 mod isolation;

@@ -1,45 +1,140 @@
-//! The `blobstore` capability. (Skeleton: the implementation is in progress;
-//! until then a grant of it refuses the deploy.)
+//! `wasi:blobstore@0.2.0-draft`: objects in containers, on S3/MinIO or on
+//! the embedded local store.
+//!
+//! ```toml
+//! [[component]]
+//! name = "upload"
+//! grants.blobstore = { containers = ["transactions"] }
+//! ```
+//!
+//! A component may create, open, list and delete only the containers its
+//! grant names, and copy or move objects only between them; all of them
+//! live in the one store configured by `[blobstore]` (`settings`). Names are
+//! checked before any call reaches the store (`names`), so a path traversal
+//! attempt gets a clear error and touches nothing. Each call is bounded by
+//! `blobstore.timeout_ms` (`store`). Objects are written whole, never half
+//! (`values`).
 
+mod host;
+pub mod names;
 pub mod settings;
+pub mod store;
+#[cfg(test)]
+mod tests;
+mod values;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use wasmtime::component::Linker;
+use wasmtime::component::{HasData, Linker, ResourceTable};
 
+pub use host::{Container, ObjectNames};
 pub use settings::BackendConfig;
+pub use store::Store;
+pub use values::{IncomingValue, OutgoingValue};
 
 use super::Capability;
+use crate::bindings::wasi::blobstore as wit;
 use crate::config::{ComponentConfig, Config};
 use crate::runtime::InstanceState;
 
-pub struct Blobstore;
+/// The capability: the host's one store, shared by every component.
+pub struct Blobstore {
+    store: Arc<Store>,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
+    /// The containers the component may use.
     #[serde(default)]
     pub containers: Vec<String>,
+}
+
+/// A component's access: the store and the containers it was granted.
+pub struct Granted {
+    pub store: Arc<Store>,
+    pub containers: BTreeSet<String>,
+}
+
+impl Granted {
+    /// Refuses a badly formed or ungranted container name before any store
+    /// call.
+    pub fn check_container(&self, name: &str) -> Result<(), String> {
+        names::check_container(name)?;
+        if self.containers.contains(name) {
+            return Ok(());
+        }
+        let granted: Vec<_> = self.containers.iter().collect();
+        Err(format!(
+            "container {name:?} is not granted to this component (grants.blobstore.containers = {granted:?})"
+        ))
+    }
 }
 
 impl Capability for Blobstore {
     const NAME: &'static str = "blobstore";
     type Grant = Grant;
-    type Prepared = ();
-    type Instance = ();
+    type Prepared = Granted;
+    type Instance = Arc<Granted>;
 
-    fn new(_config: &Config) -> anyhow::Result<Self> {
-        Ok(Self)
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            store: Arc::new(Store::new(&config.blobstore)?),
+        })
     }
 
-    fn prepare(&self, component: &ComponentConfig, _grant: Grant) -> anyhow::Result<()> {
-        anyhow::bail!("component {:?}: grants.blobstore: not available yet", component.name)
+    fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Granted> {
+        let context = |problem: String| {
+            anyhow::anyhow!(
+                "component {:?}: grants.blobstore.containers: {problem}",
+                component.name
+            )
+        };
+        if grant.containers.is_empty() {
+            return Err(context("name at least one container".into()));
+        }
+        for container in &grant.containers {
+            names::check_container(container).map_err(context)?;
+        }
+        Ok(Granted {
+            store: self.store.clone(),
+            containers: grant.containers.into_iter().collect(),
+        })
     }
 
-    fn instance(_prepared: &Arc<()>) {}
+    fn instance(prepared: &Arc<Granted>) -> Arc<Granted> {
+        prepared.clone()
+    }
 
-    fn add_to_linker(_linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+        fn view(state: &mut InstanceState) -> BlobView<'_> {
+            BlobView {
+                table: &mut state.table,
+                blob: state
+                    .caps
+                    .blobstore
+                    .as_ref()
+                    .expect("blobstore is linked only for components granted it"),
+            }
+        }
+        wit::types::add_to_linker::<_, BlobData>(linker, view)?;
+        wit::container::add_to_linker::<_, BlobData>(linker, view)?;
+        wit::blobstore::add_to_linker::<_, BlobData>(linker, view)?;
         Ok(())
     }
+}
+
+/// What the generated host functions see: the instance's resource table
+/// (shared with WASI, whose streams the values hand out) and its grant.
+pub struct BlobView<'a> {
+    pub table: &'a mut ResourceTable,
+    pub blob: &'a Granted,
+}
+
+struct BlobData;
+
+impl HasData for BlobData {
+    type Data<'a> = BlobView<'a>;
 }
