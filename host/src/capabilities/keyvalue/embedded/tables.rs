@@ -39,7 +39,7 @@ pub fn sweep(db: &Database, now: u64) -> Result<usize, Failure> {
         let expiries = txn.open_table(EXPIRIES).map_err(fail)?;
         expiries.first().map_err(fail)?.map(|(k, _)| k.value().0)
     };
-    if !first_due.is_some_and(|at| at <= now) {
+    if first_due.is_none_or(|at| at > now) {
         return Ok(0);
     }
     loop {
