@@ -7,14 +7,16 @@
 //! redeliveries. A failed step answers 503 with the backend that failed;
 //! retrying the upload redoes the steps, duplicating nothing.
 //!
-//! Steps: `batch:<id>` = `accepting` → `client:<_id>` (60 s TTL) for each
-//! record → publish every record (confirmed) → `batch:<id>` = `queued`.
+//! Steps: the file → object `batches/<id>.json` in the blobstore;
+//! `batch:<id>` = `accepting` → `client:<_id>` (60 s TTL) for each record →
+//! publish every record (confirmed) → `batch:<id>` = `queued`. The worker
+//! then stores each client's record and result as objects too.
 
 use corral_sdk::bindings::corral::platform::keyvalue_ext;
 use corral_sdk::bindings::corral::platform::messaging::{self, Message};
 use corral_sdk::bindings::wasi::keyvalue::{batch as kv_batch, store};
 use corral_sdk::http::Response;
-use corral_sdk::{config, log, time};
+use corral_sdk::{blob, config, log, time};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -25,6 +27,10 @@ pub const CLIENT_TTL_MS: u64 = 60_000;
 
 fn bucket_name() -> String {
     config::get_or("bucket", "transactions")
+}
+
+fn container_name() -> String {
+    config::get_or("container", "transactions")
 }
 
 fn unavailable(backend: &str, detail: String) -> Response {
@@ -76,6 +82,11 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         }))
         .expect("serializable")
     };
+    let stored = blob::open_or_create(&container_name())
+        .and_then(|container| container.put(&format!("batches/{id}.json"), file));
+    if let Err(e) = stored {
+        return unavailable("blobstore", e.0);
+    }
     if let Err(e) = bucket.set(&key, &state("accepting")) {
         return unavailable("keyvalue", kv_error(e));
     }
@@ -148,10 +159,14 @@ pub fn status(id: &str) -> Response {
     };
     let total = batch["total"].as_u64().unwrap_or(0) as usize;
     let keys: Vec<String> = (0..total).map(|i| format!("result:{id}:{i}")).collect();
-    let results = match kv_batch::get_many(&bucket, &keys) {
-        Ok(r) => r,
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
-    };
+    // The host takes at most 1000 keys per batch call.
+    let mut results = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(1000) {
+        match kv_batch::get_many(&bucket, chunk) {
+            Ok(mut found) => results.append(&mut found),
+            Err(e) => return unavailable("keyvalue", kv_error(e)),
+        }
+    }
     let (mut processed, mut flagged) = (0, 0);
     let records: Vec<serde_json::Value> = results
         .into_iter()

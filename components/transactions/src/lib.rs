@@ -9,7 +9,8 @@
 //! | GET    | `/api/clients/{_id}`        | the client's cached data and its TTL  |
 //!
 //! Configuration (`[component.config]`): `max_records` (default 10000),
-//! `queue` (default `transactions`), `bucket` (default `transactions`).
+//! `queue` (default `transactions`), `bucket` (key-value, default
+//! `transactions`), `container` (blobstore, default `transactions`).
 
 mod batch;
 mod record;

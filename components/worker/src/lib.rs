@@ -2,8 +2,11 @@
 //! trigger), runs the fraud rules on each record, records the result
 //! durably, and only then lets the host acknowledge the message.
 //!
-//! - Result: `result:<batch>:<index>` in the key-value bucket (the API and
-//!   the page read it), written before `ack`.
+//! - Result: objects `clients/<_id>.json` (the client's record) and
+//!   `results/<batch>/<index>.json` in the blobstore, then
+//!   `result:<batch>:<index>` in the key-value bucket (the API and the page
+//!   read it) — all written before `ack`, the key last, so a result the API
+//!   shows is always complete.
 //! - The same `_id` seen again within `repeat_window_ms` (default 60 s) is
 //!   flagged `repeated_id`: `seen:<_id>` is set-if-absent with that TTL,
 //!   holding the message id, so a redelivery of the same message is not
@@ -16,7 +19,7 @@ mod rules;
 use corral_sdk::bindings::corral::platform::keyvalue_ext;
 use corral_sdk::bindings::wasi::keyvalue::store;
 use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
-use corral_sdk::{config, log, time};
+use corral_sdk::{blob, config, log, time};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,6 +27,9 @@ use serde_json::json;
 struct Event {
     batch: String,
     index: u64,
+    #[serde(rename = "record")]
+    raw_record: serde_json::Value,
+    #[serde(skip)]
     record: rules::Record,
 }
 
@@ -41,7 +47,11 @@ fn kv_error(e: store::Error) -> String {
 
 impl QueueHandler for Worker {
     fn handle(delivery: Delivery) -> Disposition {
-        let event: Event = match serde_json::from_slice(&delivery.message.body) {
+        let event = serde_json::from_slice::<Event>(&delivery.message.body).and_then(|mut e| {
+            e.record = serde_json::from_value(e.raw_record.clone())?;
+            Ok(e)
+        });
+        let event = match event {
             Ok(e) => e,
             Err(e) => {
                 log::warn("worker", &format!("rejecting a message that is not a record event: {e}"));
@@ -107,9 +117,19 @@ fn process(event: &Event, delivery: &Delivery) -> Result<Vec<&'static str>, Stri
         "status": if flags.is_empty() { "ok" } else { "flagged" },
         "processed_at": time::format_unix_millis(now),
     });
-    bucket
-        .set(&result_key, &serde_json::to_vec(&result).expect("serializable"))
-        .map_err(kv_error)?;
+    let result = serde_json::to_vec(&result).expect("serializable");
+    let container = blob::open_or_create(&config::get_or("container", "transactions"))
+        .map_err(|e| e.0)?;
+    container
+        .put(
+            &format!("clients/{}.json", event.record.id),
+            &serde_json::to_vec(&event.raw_record).expect("serializable"),
+        )
+        .map_err(|e| e.0)?;
+    container
+        .put(&format!("results/{}/{}.json", event.batch, event.index), &result)
+        .map_err(|e| e.0)?;
+    bucket.set(&result_key, &result).map_err(kv_error)?;
     Ok(flags)
 }
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// A record as the transactions component queued it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Record {
     #[serde(rename = "_id")]
     pub id: String,

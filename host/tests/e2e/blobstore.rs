@@ -3,7 +3,7 @@
 //! and on S3 (moto on loopback, started by the test).
 
 #[path = "../support/moto.rs"]
-mod moto;
+pub(crate) mod moto;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -12,22 +12,59 @@ use crate::common::*;
 /// Which servers back the capabilities.
 pub enum Backends {
     Embedded,
-    /// Redis and RabbitMQ on this machine, isolated by a fresh prefix
-    /// (queues and keys are deleted when the value is dropped).
-    Real { prefix: String },
+    /// Redis and RabbitMQ on this machine and an S3 server (moto) on
+    /// loopback, isolated by a fresh prefix (queues and keys are deleted
+    /// when the value is dropped).
+    Real {
+        prefix: String,
+        s3: std::sync::Arc<crate::blobstore::moto::Moto>,
+    },
 }
 
 impl Backends {
     pub fn real() -> Self {
         Self::Real {
             prefix: crate::rabbit::random_prefix("pipeline"),
+            s3: crate::blobstore::moto::shared(),
+        }
+    }
+
+    /// Whether object `key` of container `transactions` exists.
+    pub async fn object_exists(&self, http: &Http, host: &Host, key: &str) -> bool {
+        match self {
+            Self::Embedded => host.path("state/blobs/transactions").join(key).is_file(),
+            // The S3 server wants signed requests: ask through the host,
+            // with the blob-probe component.
+            Self::Real { .. } => {
+                let url = host.url(&format!("/blob/info?container=transactions&name={key}"));
+                http.get(&url).await.status == 200
+            }
+        }
+    }
+
+    fn s3_section(&self) -> String {
+        match self {
+            Self::Embedded => String::new(),
+            Self::Real { prefix, s3 } => format!(
+                r#"
+[blobstore]
+backend = "s3"
+endpoint = "{}"
+bucket = "{}"
+access_key_id = "test"
+secret_access_key = "test"
+key_prefix = "{prefix}"
+"#,
+                s3.endpoint,
+                crate::blobstore::moto::BUCKET
+            ),
         }
     }
 
     pub fn sections(&self) -> String {
         match self {
             Self::Embedded => String::new(),
-            Self::Real { prefix } => format!(
+            Self::Real { prefix, .. } => format!(
                 r#"
 [keyvalue]
 backend = "redis"
@@ -38,7 +75,8 @@ key_prefix = "{prefix}"
 backend = "amqp"
 url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 queue_prefix = "{prefix}"
-"#
+{}"#,
+                self.s3_section()
             ),
         }
     }
@@ -46,7 +84,7 @@ queue_prefix = "{prefix}"
 
 impl Drop for Backends {
     fn drop(&mut self) {
-        if let Self::Real { prefix } = self {
+        if let Self::Real { prefix, .. } = self {
             crate::rabbit::delete_queues_blocking(prefix);
             delete_redis_keys(prefix);
         }
@@ -80,6 +118,7 @@ routes = ["/", "/api/transactions", "/api/clients"]
 limits = {{ memory_mb = 64, timeout_ms = 30000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.messaging = {{ publish = ["transactions"] }}
+grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/transactions.log" }}
 
 [[component]]
@@ -88,10 +127,18 @@ wasm = "{worker}"
 queue = {{ name = "transactions", concurrency = 4, retry_delay_ms = 200 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
+grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/worker.log" }}
+
+[[component]]
+name = "blob-probe"
+wasm = "{blob_probe}"
+routes = ["/blob"]
+grants.blobstore = {{ containers = ["transactions"] }}
 "#,
         transactions = component_artifacts::TRANSACTIONS,
         worker = component_artifacts::WORKER,
+        blob_probe = component_artifacts::BLOB_PROBE,
     )
 }
 
@@ -153,6 +200,15 @@ async fn samples_flow_end_to_end(backends: Backends) {
     let status = wait_processed(&http, &host, &batch, Duration::from_secs(30)).await;
     assert_eq!(status["processed"], 5, "{status}");
     assert_eq!(status["flagged"], 0, "{status}");
+
+    // The batch and every client's record and result are objects.
+    for key in [
+        format!("batches/{batch}.json"),
+        "clients/cliente3.json".to_owned(),
+        format!("results/{batch}/4.json"),
+    ] {
+        assert!(backends.object_exists(&http, &host, &key).await, "object {key}");
+    }
 
     // The client's basic data is cached with the seed's 60 s TTL.
     let client = http.get(&host.url("/api/clients/cliente1")).await;
@@ -303,7 +359,7 @@ pub fn generated_records(n: usize) -> Vec<u8> {
 async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_nothing() {
     let proxy = crate::proxy::Proxy::start(&crate::rabbit::rabbitmq_addr()).await;
     let backends = Backends::real();
-    let Backends::Real { prefix } = &backends else { unreachable!() };
+    let Backends::Real { prefix, .. } = &backends else { unreachable!() };
     let sections = format!(
         r#"
 [keyvalue]
@@ -314,8 +370,9 @@ key_prefix = "{prefix}"
 backend = "amqp"
 url = "{}"
 queue_prefix = "{prefix}"
-"#,
-        proxy.url()
+{}"#,
+        proxy.url(),
+        backends.s3_section()
     );
     let host = Host::start_with_sections(&sections, &pipeline_components());
     let http = Http::new();
