@@ -14,8 +14,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 corral \
- && mkdir -p /var/lib/corral /var/log/service /var/log/client \
- && chown corral /var/lib/corral /var/log/service /var/log/client
+ && mkdir -p /var/lib/corral /var/log/service /var/log/client /var/log/corral \
+ && chown corral /var/lib/corral /var/log/service /var/log/client /var/log/corral
 COPY --from=build /src/target/release/corral /usr/local/bin/corral
 COPY --from=build /src/components/target/wasm32-wasip2/release/*.wasm /opt/corral/components/
 COPY deploy/corral.compose.toml /etc/corral/corral.toml
