@@ -57,6 +57,26 @@ where
     })
 }
 
+/// Parses an environment override of an enum-valued setting with the same
+/// spellings the file accepts (serde's), naming the variable on failure.
+pub fn parse_env_enum<T: serde::de::DeserializeOwned>(
+    var: &str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    use serde::de::value::{Error, StrDeserializer};
+    T::deserialize(StrDeserializer::<Error>::new(value)).map_err(|e| ConfigError::Env {
+        var: var.to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+/// Makes `path` absolute under `dir` when it is relative.
+pub fn resolve_under(path: &mut PathBuf, dir: &Path) {
+    if path.is_relative() {
+        *path = dir.join(&*path);
+    }
+}
+
 pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
@@ -280,9 +300,7 @@ impl Config {
                 component.wasm = base.join(&component.wasm);
             }
         }
-        if config.runtime.state_dir.is_relative() {
-            config.runtime.state_dir = base.join(&config.runtime.state_dir);
-        }
+        resolve_under(&mut config.runtime.state_dir, base);
         let state_dir = config.runtime.state_dir.clone();
         config.keyvalue.resolve_paths(&state_dir);
         config.messaging.resolve_paths(&state_dir);
@@ -478,6 +496,32 @@ mod tests {
         .unwrap();
         assert_eq!(config.server.listen.port(), 9999);
         assert_eq!(config.admin.token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn backend_sections_take_env_overrides_and_resolve_paths() {
+        use crate::capabilities::{blobstore, keyvalue, messaging};
+        let config = load(
+            "[messaging]\nbackend = \"amqp\"\n",
+            &[
+                ("CORRAL_KEYVALUE_BACKEND", "redis"),
+                ("CORRAL_REDIS_URL", "redis://kv:6379"),
+                ("CORRAL_BLOBSTORE_BACKEND", "s3"),
+                ("AWS_ACCESS_KEY_ID", "id"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.keyvalue.backend, keyvalue::settings::Backend::Redis);
+        assert_eq!(config.keyvalue.url, "redis://kv:6379");
+        assert_eq!(config.messaging.backend, messaging::settings::Backend::Amqp);
+        assert_eq!(config.blobstore.backend, blobstore::settings::Backend::S3);
+        assert_eq!(config.blobstore.access_key_id.as_deref(), Some("id"));
+        assert_eq!(
+            config.messaging.path,
+            PathBuf::from("/etc/corral/.corral/queue")
+        );
+        let err = load("", &[("CORRAL_MESSAGING_BACKEND", "kafka")]).unwrap_err();
+        assert!(err.to_string().contains("CORRAL_MESSAGING_BACKEND"), "{err}");
     }
 
     #[test]

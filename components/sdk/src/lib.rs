@@ -49,32 +49,42 @@ pub mod bindings {
     });
 }
 
+/// Bindings for a trigger world (`timer-service`, `queue-service`): its
+/// export is generated here, and every import is shared with [`bindings`],
+/// so one type serves all worlds.
+#[cfg(any(feature = "timer", feature = "queue"))]
+macro_rules! trigger_bindings {
+    ($world:tt, $module:tt, $export_macro:tt) => {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: $world,
+            with: {
+                "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
+                "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
+                "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
+                "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
+                "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
+                "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
+                "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+                "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
+                "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
+                "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+                "wasi:io/error@0.2.12": wasip2::io::error,
+                "wasi:io/poll@0.2.12": wasip2::io::poll,
+                "wasi:io/streams@0.2.12": wasip2::io::streams,
+            },
+            generate_all,
+            pub_export_macro: true,
+            default_bindings_module: $module,
+            export_macro_name: $export_macro,
+        });
+    };
+}
+
 /// Bindings for the timer trigger's export (`corral:platform/timer-service`).
 #[cfg(feature = "timer")]
 pub mod timer {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "corral:platform/timer-service",
-        with: {
-            "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
-            "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
-            "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
-            "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
-            "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
-            "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
-            "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
-            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
-            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
-            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-        },
-        generate_all,
-        pub_export_macro: true,
-        default_bindings_module: "corral_sdk::timer",
-        export_macro_name: "export_timer",
-    });
+    trigger_bindings!("corral:platform/timer-service", "corral_sdk::timer", "export_timer");
 
     pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
 }
@@ -82,29 +92,7 @@ pub mod timer {
 /// Bindings for the queue trigger's export (`corral:platform/queue-service`).
 #[cfg(feature = "queue")]
 pub mod queue {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "corral:platform/queue-service",
-        with: {
-            "wasi:logging/logging@0.1.0-draft": crate::bindings::wasi::logging::logging,
-            "wasi:config/store@0.2.0-rc.1": crate::bindings::wasi::config::store,
-            "wasi:keyvalue/store@0.2.0-draft": crate::bindings::wasi::keyvalue::store,
-            "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
-            "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
-            "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
-            "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
-            "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
-            "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
-            "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-        },
-        generate_all,
-        pub_export_macro: true,
-        default_bindings_module: "corral_sdk::queue",
-        export_macro_name: "export_queue",
-    });
+    trigger_bindings!("corral:platform/queue-service", "corral_sdk::queue", "export_queue");
 
     pub use exports::corral::platform::queue_handler::{Delivery, Disposition, Guest as QueueHandler};
 }

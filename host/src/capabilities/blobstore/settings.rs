@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Section, invalid, parse_env};
+use crate::config::{ConfigError, Section, invalid, parse_env_enum, resolve_under};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,16 +27,6 @@ pub enum Backend {
     S3,
 }
 
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "local" => Ok(Self::Local),
-            "s3" => Ok(Self::S3),
-            _ => Err(format!("{s:?} is not a blobstore backend (local, s3)")),
-        }
-    }
-}
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,7 +85,7 @@ impl Section for BackendConfig {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {
-                "CORRAL_BLOBSTORE_BACKEND" => self.backend = parse_env(var, value)?,
+                "CORRAL_BLOBSTORE_BACKEND" => self.backend = parse_env_enum(var, value)?,
                 "CORRAL_S3_ENDPOINT" => self.endpoint = Some(value.clone()),
                 "CORRAL_S3_BUCKET" => self.bucket = value.clone(),
                 "CORRAL_S3_REGION" => self.region = value.clone(),
@@ -113,9 +103,7 @@ impl Section for BackendConfig {
     }
 
     fn resolve_paths(&mut self, state_dir: &Path) {
-        if self.path.is_relative() {
-            self.path = state_dir.join(&self.path);
-        }
+        resolve_under(&mut self.path, state_dir);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

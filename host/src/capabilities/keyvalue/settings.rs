@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Section, invalid, parse_env};
+use crate::config::{ConfigError, Section, invalid, parse_env_enum, resolve_under};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,16 +23,6 @@ pub enum Backend {
     Redis,
 }
 
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "embedded" => Ok(Self::Embedded),
-            "redis" => Ok(Self::Redis),
-            _ => Err(format!("{s:?} is not a key-value backend (embedded, redis)")),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,7 +55,7 @@ impl Section for BackendConfig {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {
-                "CORRAL_KEYVALUE_BACKEND" => self.backend = parse_env(var, value)?,
+                "CORRAL_KEYVALUE_BACKEND" => self.backend = parse_env_enum(var, value)?,
                 "CORRAL_REDIS_URL" => self.url = value.clone(),
                 "CORRAL_KEYVALUE_PREFIX" => self.key_prefix = value.clone(),
                 _ => {}
@@ -75,9 +65,7 @@ impl Section for BackendConfig {
     }
 
     fn resolve_paths(&mut self, state_dir: &Path) {
-        if self.path.is_relative() {
-            self.path = state_dir.join(&self.path);
-        }
+        resolve_under(&mut self.path, state_dir);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

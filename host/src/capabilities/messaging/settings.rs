@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Section, invalid, parse_env};
+use crate::config::{ConfigError, Section, invalid, parse_env_enum, resolve_under};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,16 +25,6 @@ pub enum Backend {
     Amqp,
 }
 
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "embedded" => Ok(Self::Embedded),
-            "amqp" => Ok(Self::Amqp),
-            _ => Err(format!("{s:?} is not a messaging backend (embedded, amqp)")),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,7 +57,7 @@ impl Section for BackendConfig {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {
-                "CORRAL_MESSAGING_BACKEND" => self.backend = parse_env(var, value)?,
+                "CORRAL_MESSAGING_BACKEND" => self.backend = parse_env_enum(var, value)?,
                 "CORRAL_AMQP_URL" => self.url = value.clone(),
                 "CORRAL_QUEUE_PREFIX" => self.queue_prefix = value.clone(),
                 _ => {}
@@ -77,9 +67,7 @@ impl Section for BackendConfig {
     }
 
     fn resolve_paths(&mut self, state_dir: &Path) {
-        if self.path.is_relative() {
-            self.path = state_dir.join(&self.path);
-        }
+        resolve_under(&mut self.path, state_dir);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
