@@ -4,7 +4,7 @@
 //! tests follow every delivery in their log files.
 
 mod cases;
-use crate::{proxy, rabbit};
+use crate::rabbit;
 
 use std::time::{Duration, Instant};
 
