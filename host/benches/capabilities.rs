@@ -27,7 +27,7 @@
 //!
 //! Settings (environment): `BENCH_ROUNDS` (3; best round reported),
 //! `KV_OPS` (20000 per run), `KV_PER_REQUEST` (1000), `KV_CONCURRENCY`
-//! ("1,16"), `KV_KEYS` (1000), `KV_VALUE_BYTES` (100), `MSG_COUNT` (10000
+//! ("1,16"), `KV_KEYS` (1000), `KV_VALUE_BYTES` (100), `MSG_COUNT` (20000
 //! per run), `MSG_PREFETCH` (32), `MSG_CONCURRENCY` ("4,32"),
 //! `BENCH_MAX_SECONDS` (60, per run).
 
@@ -98,7 +98,7 @@ impl Settings {
             kv_concurrency: env_list("KV_CONCURRENCY", "1,16"),
             kv_keys: env_or("KV_KEYS", 1_000usize).max(1),
             kv_value_bytes: env_or("KV_VALUE_BYTES", 100usize),
-            msg_count: env_or("MSG_COUNT", 10_000usize).max(1),
+            msg_count: env_or("MSG_COUNT", 20_000usize).max(1),
             msg_prefetch: env_or("MSG_PREFETCH", 32u16).max(1),
             msg_concurrency: env_list("MSG_CONCURRENCY", "4,32"),
         }
@@ -219,7 +219,7 @@ impl Run {
             "ops": self.ops,
             "errors": self.errors,
             "seconds": (self.wall.as_secs_f64() * 1000.0).round() / 1000.0,
-            "ops_per_s": self.rate().round(),
+            "ops_per_s": self.rate().round() as u64,
             "latency_us": {
                 "mean": (mean / 100.0).round() / 10.0,
                 "p50": pct(0.5),
@@ -261,8 +261,8 @@ async fn kv(settings: &Settings, registry: &Registry, prefix: &str) -> anyhow::R
                     n.rate(),
                     c.rate()
                 );
-                all_native.push(n.rate().round());
-                all_component.push(c.rate().round());
+                all_native.push(n.rate().round() as u64);
+                all_component.push(c.rate().round() as u64);
                 if best_native.as_ref().is_none_or(|b| n.rate() > b.rate()) {
                     best_native = Some(n);
                 }
@@ -515,8 +515,11 @@ async fn messaging(
     let fill = async |queue: &str| -> anyhow::Result<()> {
         let real = format!("{prefix}{queue}");
         // Declared by the first publish (with corral's arguments); purge
-        // what a previous run left (prefetched messages given back).
-        if control
+        // what a previous run left (prefetched messages given back). A
+        // passive declare of a missing queue closes its channel: use a
+        // throwaway one.
+        let probe = connection.create_channel().await?;
+        if probe
             .queue_declare(
                 real.as_str().into(),
                 QueueDeclareOptions {
@@ -528,9 +531,10 @@ async fn messaging(
             .await
             .is_ok()
         {
-            control
+            probe
                 .queue_purge(real.as_str().into(), QueuePurgeOptions::default())
                 .await?;
+            let _ = probe.close(200, "OK".into()).await;
         }
         let mut i = 0;
         while i < settings.msg_count {
@@ -659,8 +663,8 @@ async fn messaging(
         json!({
             "acked": b.acked,
             "seconds": (b.wall.as_secs_f64() * 1000.0).round() / 1000.0,
-            "msgs_per_s": b.rate().round(),
-            "msgs_per_s_all_rounds": runs.iter().map(|r| r.rate().round()).collect::<Vec<_>>(),
+            "msgs_per_s": b.rate().round() as u64,
+            "msgs_per_s_all_rounds": runs.iter().map(|r| r.rate().round() as u64).collect::<Vec<_>>(),
         })
     };
     let native_best = natives

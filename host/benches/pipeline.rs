@@ -399,7 +399,7 @@ async fn run_pipeline(
         "records": records,
         "processed": last["processed"],
         "flagged": last["flagged"],
-        "records_per_s": (records as f64 / total.as_secs_f64()).round(),
+        "records_per_s": (records as f64 / total.as_secs_f64()).round() as u64,
         "total_s": round3(total.as_secs_f64()),
         "upload_s": round3(upload.as_secs_f64()),
         "after_upload_s": round3(after_upload),
