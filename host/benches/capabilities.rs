@@ -232,13 +232,20 @@ impl Run {
 
 async fn kv(settings: &Settings, registry: &Registry, prefix: &str) -> anyhow::Result<Value> {
     let deployment = registry.current("bench-probe").expect("configured");
-    let native = redis::aio::ConnectionManager::new_with_config(
-        redis::Client::open(settings.redis_url.as_str())?,
-        redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(5))),
-    )
-    .await?;
+    // Built the way the host builds its own (`keyvalue/redis.rs`): lazily,
+    // from a task on a runtime worker, same settings.
+    let client = redis::Client::open(settings.redis_url.as_str())?;
+    let native = tokio::spawn(async move {
+        redis::aio::ConnectionManager::new_lazy_with_config(
+            client,
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(5)))
+                .set_response_timeout(Some(Duration::from_secs(5)))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500)),
+        )
+    })
+    .await??;
     // Warm-up (and every key present for `get`): one pass over the keys
     // each way.
     let warm = settings.kv_keys.max(1_000);
