@@ -357,7 +357,7 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
     fi
   done
   printf '  },\n'
-  runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, -)
+  runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, - || true)
   printf '  "http_all_runs": [%s],\n' "$runs"
   printf '  "runtime_cpu_idle_pct_before": %s,\n' "${RUNTIME_IDLE:-null}"
   printf '  "runtime": %s,\n' "$(json_or_null "$WORK/runtime.json")"
