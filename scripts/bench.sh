@@ -14,9 +14,22 @@
 #  2. `cargo bench -p corral --bench runtime`: per-request instantiation, a
 #     whole request in-process (no sockets), and redeploy time, cold
 #     (compile) and cached.
-#  3. A summary table, and everything as JSON in target/bench/results.json.
+#  3. Only with --capabilities: `cargo bench -p corral --bench capabilities`,
+#     key-value get/set through a component (in-process) vs native redis-rs
+#     on Redis, and messages consumed through the queue trigger vs a native
+#     lapin consumer on RabbitMQ, same run, same servers.
+#  4. Only with --pipeline: `cargo bench -p corral --bench pipeline`, the
+#     transaction pipeline end to end on the release binary (10,000-record
+#     upload until nothing is pending), on the embedded backends and on
+#     Redis + RabbitMQ + S3 (moto on loopback).
+#  5. A summary table, and everything as JSON in target/bench/results.json.
 #
 # Usage: scripts/bench.sh [--quick] [--skip-http] [--skip-runtime]
+#                         [--capabilities] [--pipeline] [--backends-only]
+#   --backends-only = --capabilities --pipeline --skip-http --skip-runtime
+# The capability and pipeline benchmarks need Redis on 127.0.0.1:6379 and
+# RabbitMQ on 127.0.0.1:5672 (guest/guest); see their sources in
+# host/benches/ for their settings (KV_OPS, MSG_COUNT, PIPELINE_RECORDS...).
 # Settings (environment):
 #   ROUNDS=3           rounds over all targets             (--quick: 1)
 #   DURATION=10        measured seconds per target/round   (--quick: 3)
@@ -43,12 +56,17 @@ PIN=${PIN:-auto}
 OUT=${OUT:-target/bench/results.json}
 RUN_HTTP=1
 RUN_RUNTIME=1
+RUN_CAPS=0
+RUN_PIPELINE=0
 QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --skip-http) RUN_HTTP=0 ;;
     --skip-runtime) RUN_RUNTIME=0 ;;
+    --capabilities) RUN_CAPS=1 ;;
+    --pipeline) RUN_PIPELINE=1 ;;
+    --backends-only) RUN_CAPS=1; RUN_PIPELINE=1; RUN_HTTP=0; RUN_RUNTIME=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -105,14 +123,16 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- build
-say "building release binaries (corral, loadgen, native-hello)"
-cargo build --release -p corral -p loadgen -p native-hello
-BIN=$ROOT/target/release
-say "building the hello component (wasm32-wasip2)"
-rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-(cd components && cargo build --release --target wasm32-wasip2 -p hello)
-HELLO_WASM=$ROOT/components/target/wasm32-wasip2/release/hello.wasm
-[ -f "$HELLO_WASM" ] || die "missing $HELLO_WASM"
+if [ "$RUN_HTTP" = 1 ]; then
+  say "building release binaries (corral, loadgen, native-hello)"
+  cargo build --release -p corral -p loadgen -p native-hello
+  BIN=$ROOT/target/release
+  say "building the hello component (wasm32-wasip2)"
+  rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+  (cd components && cargo build --release --target wasm32-wasip2 -p hello)
+  HELLO_WASM=$ROOT/components/target/wasm32-wasip2/release/hello.wasm
+  [ -f "$HELLO_WASM" ] || die "missing $HELLO_WASM"
+fi
 
 # ----------------------------------------------------------------- HTTP
 # start_server NAME REGEX CMD... : starts CMD in the background, waits (60 s
@@ -292,6 +312,23 @@ if [ "$RUN_RUNTIME" = 1 ]; then
   cat "$WORK/runtime.json" >&2
 fi
 
+# ------------------------------------------------- capabilities, pipeline
+# run_cargo_bench NAME [ARGS]: builds first (never measured), checks that
+# the machine is idle, runs `cargo bench --bench NAME` bounded in time; the
+# JSON goes to $WORK/NAME.json, the progress and table to $WORK/NAME.err.
+run_cargo_bench() {
+  local name=$1
+  shift
+  say "cargo bench -p corral --bench $name"
+  cargo bench -p corral --bench "$name" --no-run
+  check_idle "the $name bench"
+  eval "${name^^}_IDLE=$IDLE"
+  timeout 1800 cargo bench -p corral --bench "$name" -- "$@" \
+    >"$WORK/$name.json" 2> >(tee "$WORK/$name.err" >&2)
+}
+if [ "$RUN_CAPS" = 1 ]; then run_cargo_bench capabilities; fi
+if [ "$RUN_PIPELINE" = 1 ]; then run_cargo_bench pipeline; fi
+
 # -------------------------------------------------------------- results
 mkdir -p "$(dirname "$OUT")"
 json_or_null() { if [ -s "$1" ]; then cat "$1"; else echo null; fi; }
@@ -320,10 +357,14 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
     fi
   done
   printf '  },\n'
-  runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, -)
+  runs=$(cat "$WORK"/runs/*.json 2>/dev/null | paste -sd, - || true)
   printf '  "http_all_runs": [%s],\n' "$runs"
   printf '  "runtime_cpu_idle_pct_before": %s,\n' "${RUNTIME_IDLE:-null}"
-  printf '  "runtime": %s\n' "$(json_or_null "$WORK/runtime.json")"
+  printf '  "runtime": %s,\n' "$(json_or_null "$WORK/runtime.json")"
+  printf '  "capabilities_cpu_idle_pct_before": %s,\n' "${CAPABILITIES_IDLE:-null}"
+  printf '  "capabilities": %s,\n' "$(json_or_null "$WORK/capabilities.json")"
+  printf '  "pipeline_cpu_idle_pct_before": %s,\n' "${PIPELINE_IDLE:-null}"
+  printf '  "pipeline": %s\n' "$(json_or_null "$WORK/pipeline.json")"
   printf '}\n'
 } >"$OUT"
 if command -v jq >/dev/null; then jq . "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"; fi
@@ -364,5 +405,11 @@ if [ "$RUN_RUNTIME" = 1 ] && [ -s "$WORK/runtime.json" ]; then
     "$(jget "$f" .redeploy_cached_ms.mean)" "$(jget "$f" .redeploy_cached_ms.min)" \
     "$(jget "$f" .redeploy_cached_ms.max)" "$(jget "$f" .redeploy_cached_ms.n)"
 fi
+for name in capabilities pipeline; do
+  if [ -s "$WORK/$name.err" ]; then
+    # The tables the bench printed, without its progress lines.
+    grep -v '^  \.\. ' "$WORK/$name.err" | grep -v '^ *\(Finished\|Running\|Compiling\)' || true
+  fi
+done
 echo
 echo "results: $OUT"

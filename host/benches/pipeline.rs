@@ -1,0 +1,409 @@
+//! Seed 001's transaction pipeline end to end, on the release binary:
+//! records/s from the start of the upload (`POST /api/transactions` with a
+//! JSON file of `PIPELINE_RECORDS` generated records, 10,000 by default) to
+//! the moment `GET /api/transactions/{batch}` reports nothing pending.
+//!
+//! Backends (`PIPELINE_BACKENDS`, default "embedded,real"):
+//! - `embedded`: the defaults (redb key-value, embedded queue, files);
+//! - `real`: Redis and RabbitMQ on this machine and an S3 server (moto on
+//!   loopback, started the way the tests start it), under a random prefix
+//!   that is deleted afterwards.
+//!
+//! The host runs `transactions` and `worker` with the shipped `corral.toml`
+//! settings (worker: prefetch 64, concurrency 8). The status is polled every
+//! `PIPELINE_POLL_MS` (250); the figure is therefore late by at most one
+//! poll. Besides the rate: the upload's own time, and the CPU seconds used
+//! by corral and by each backend process during the run, which shows where
+//! the time goes.
+//!
+//! Run with `cargo bench -p corral --bench pipeline` (or
+//! `scripts/bench.sh --pipeline`). Prints a table on stderr and one JSON
+//! object on stdout.
+
+#[path = "../tests/support/moto.rs"]
+mod moto;
+#[path = "../tests/support/rabbit.rs"]
+mod rabbit;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> anyhow::Result<()> {
+    let records: usize = env_or("PIPELINE_RECORDS", 10_000);
+    let poll = Duration::from_millis(env_or("PIPELINE_POLL_MS", 250));
+    let timeout = Duration::from_secs(env_or("PIPELINE_TIMEOUT_S", 600));
+    let backends: Vec<String> = env_or("PIPELINE_BACKENDS", "embedded,real".to_string())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let file = generated_records(records);
+    let mut runs = Vec::new();
+    for backend in &backends {
+        let run = match backend.as_str() {
+            "embedded" => runtime.block_on(run_pipeline("embedded", "", None, &file, records, poll, timeout))?,
+            "real" => {
+                let prefix = rabbit::random_prefix("bench-pipeline");
+                let s3 = moto::Moto::start();
+                let sections = format!(
+                    r#"
+[keyvalue]
+backend = "redis"
+url = "redis://127.0.0.1:6379"
+key_prefix = "{prefix}"
+
+[messaging]
+backend = "amqp"
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+queue_prefix = "{prefix}"
+
+[blobstore]
+backend = "s3"
+endpoint = "{endpoint}"
+bucket = "{bucket}"
+access_key_id = "test"
+secret_access_key = "test"
+key_prefix = "{prefix}"
+"#,
+                    endpoint = s3.endpoint,
+                    bucket = moto::BUCKET,
+                );
+                let moto_pid = s3_pid(&s3);
+                let run = runtime.block_on(run_pipeline(
+                    "real", &sections, moto_pid, &file, records, poll, timeout,
+                ));
+                drop(s3);
+                rabbit::delete_queues_blocking(&prefix);
+                delete_redis_keys(&prefix);
+                run?
+            }
+            other => anyhow::bail!("unknown backend {other:?} (embedded, real)"),
+        };
+        runs.push(run);
+    }
+    eprintln!();
+    eprintln!(
+        "pipeline: {records} records, upload start -> nothing pending (status polled every {} ms)",
+        poll.as_millis()
+    );
+    eprintln!(
+        "{:<10} {:>9} {:>9} {:>9} {:>10}  cpu seconds during the run",
+        "backends", "records/s", "total_s", "upload_s", "after_s"
+    );
+    for r in &runs {
+        eprintln!(
+            "{:<10} {:>9} {:>9} {:>9} {:>10}  {}",
+            r["backends"].as_str().unwrap(),
+            r["records_per_s"],
+            r["total_s"],
+            r["upload_s"],
+            r["after_upload_s"],
+            r["cpu_seconds"]
+        );
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "cpus": cpus,
+            "records": records,
+            "poll_ms": poll.as_millis() as u64,
+            "file_bytes": file.len(),
+            "runs": runs,
+        }))?
+    );
+    Ok(())
+}
+
+/// `n` valid, unique, unsuspicious records (as `tests/e2e/pipeline.rs`).
+fn generated_records(n: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "_id": format!("gen{i}"),
+                "isActive": true,
+                "cliente": format!("Cliente {i}"),
+                "email": format!("cliente{i}@example.com"),
+                "endereco": format!("Cidade {}, Estado {}, {}", i % 97, i % 27, 1000 + i),
+                "datatrasancao": "2024-03-11T12:00:00 +00:00",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+fn delete_redis_keys(prefix: &str) {
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else { return };
+    let Ok(mut conn) = client.get_connection() else { return };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    for chunk in keys.chunks(500) {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+    }
+}
+
+/// The pid of the process listening on moto's port (moto may run as
+/// `python3 -m moto.server` or through a shim).
+fn s3_pid(s3: &moto::Moto) -> Option<u32> {
+    let port: u16 = s3.endpoint.rsplit(':').next()?.parse().ok()?;
+    let out = Command::new("ss")
+        .args(["-Hltnp", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find("pid=")? + 4;
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Pids of running processes whose command name is `comm` (read only, to
+/// report their CPU use).
+fn pids_named(comm: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == comm)
+        })
+        .collect()
+}
+
+/// CPU seconds (user + system) used so far by `pid`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Host {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_host(sections: &str) -> anyhow::Result<Host> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("corral.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 10485760
+drain_timeout_ms = 1000
+
+[admin]
+listen = "127.0.0.1:0"
+token = "bench-pipeline-token"
+
+[runtime]
+state_dir = "state"
+max_instances = 1000
+max_memory_mb = 512
+
+[runtime.default_limits]
+memory_mb = 128
+timeout_ms = 30000
+
+{sections}
+
+[[component]]
+name = "transactions"
+wasm = "{transactions}"
+routes = ["/", "/api/transactions", "/api/clients"]
+limits = {{ memory_mb = 128, timeout_ms = 60000 }}
+config = {{ max_records = "10000" }}
+grants.keyvalue = {{ buckets = ["transactions"] }}
+grants.messaging = {{ publish = ["transactions"] }}
+grants.blobstore = {{ containers = ["transactions"] }}
+grants.logging = {{ file = "logs/transactions/app.log" }}
+
+[[component]]
+name = "worker"
+wasm = "{worker}"
+queue = {{ name = "transactions", prefetch = 64, concurrency = 8, max_attempts = 5 }}
+limits = {{ memory_mb = 32, timeout_ms = 10000 }}
+grants.keyvalue = {{ buckets = ["transactions"] }}
+grants.blobstore = {{ containers = ["transactions"] }}
+grants.logging = {{ file = "logs/worker/app.log" }}
+"#,
+            transactions = component_artifacts::TRANSACTIONS,
+            worker = component_artifacts::WORKER,
+        ),
+    )?;
+    let log = dir.path().join("corral.out");
+    let out = std::fs::File::create(&log)?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("up")
+        .arg("--config")
+        .arg(&config)
+        .env("CORRAL_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("CORRAL_ADMIN_TOKEN")
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(url) = up_line(&log) {
+            return Ok(Host {
+                child,
+                url,
+                _dir: dir,
+            });
+        }
+        if child.try_wait()?.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            anyhow::bail!(
+                "corral did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn up_line(log: &Path) -> Option<String> {
+    let file = std::fs::File::open(log).ok()?;
+    BufReader::new(file).lines().map_while(Result::ok).find_map(|line| {
+        let start = line.find("corral is up")?;
+        let at = line[start..].find("http=")? + start + 5;
+        let addr = line[at..].split_whitespace().next()?;
+        Some(format!("http://{addr}"))
+    })
+}
+
+async fn run_pipeline(
+    name: &str,
+    sections: &str,
+    moto_pid: Option<u32>,
+    file: &[u8],
+    records: usize,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let host = start_host(sections)?;
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let send = async |request: http::Request<Full<Bytes>>| -> anyhow::Result<(u16, Bytes)> {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
+    };
+    let mut watched: Vec<(String, u32)> = vec![("corral".into(), host.child.id())];
+    if name == "real" {
+        watched.extend(pids_named("redis-server").into_iter().map(|p| ("redis".into(), p)));
+        watched.extend(pids_named("beam.smp").into_iter().map(|p| ("rabbitmq".into(), p)));
+        watched.extend(moto_pid.map(|p| ("moto".into(), p)));
+    }
+    let cpu_before: Vec<f64> = watched.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+
+    let started = Instant::now();
+    let (status, body) = send(
+        http::Request::post(format!("{}/api/transactions", host.url))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::copy_from_slice(file)))?,
+    )
+    .await?;
+    let upload = started.elapsed();
+    anyhow::ensure!(
+        status == 202,
+        "upload answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let accepted: Value = serde_json::from_slice(&body)?;
+    let batch = accepted["batch"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(accepted["records"] == records, "{accepted}");
+    let mut polls = 0;
+    let last = loop {
+        let (status, body) = send(
+            http::Request::get(format!("{}/api/transactions/{batch}", host.url))
+                .body(Full::default())?,
+        )
+        .await?;
+        polls += 1;
+        anyhow::ensure!(status == 200, "status answered {status}");
+        let state: Value = serde_json::from_slice(&body)?;
+        if state["pending"] == 0 {
+            break state;
+        }
+        anyhow::ensure!(
+            started.elapsed() < timeout,
+            "not processed within {timeout:?}: {} of {records} processed",
+            state["processed"]
+        );
+        tokio::time::sleep(poll).await;
+    };
+    let total = started.elapsed();
+    let cpu: serde_json::Map<String, Value> = watched
+        .iter()
+        .zip(&cpu_before)
+        .map(|((what, pid), before)| {
+            let used = ((cpu_seconds(*pid) - before) * 100.0).round() / 100.0;
+            (what.clone(), json!(used))
+        })
+        .fold(serde_json::Map::new(), |mut map, (k, v)| {
+            // Several processes of one kind add up.
+            let sum = map.get(&k).and_then(Value::as_f64).unwrap_or(0.0) + v.as_f64().unwrap();
+            map.insert(k, json!((sum * 100.0).round() / 100.0));
+            map
+        });
+    drop(host);
+    anyhow::ensure!(last["processed"] == records, "{}", last["processed"]);
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let after_upload = total.saturating_sub(upload).as_secs_f64();
+    eprintln!(
+        "  .. pipeline {name}: {records} records in {:.2} s ({:.0} records/s; upload {:.2} s)",
+        total.as_secs_f64(),
+        records as f64 / total.as_secs_f64(),
+        upload.as_secs_f64()
+    );
+    Ok(json!({
+        "backends": name,
+        "records": records,
+        "processed": last["processed"],
+        "flagged": last["flagged"],
+        "records_per_s": (records as f64 / total.as_secs_f64()).round() as u64,
+        "total_s": round3(total.as_secs_f64()),
+        "upload_s": round3(upload.as_secs_f64()),
+        "after_upload_s": round3(after_upload),
+        "status_polls": polls,
+        "cpu_seconds": cpu,
+    }))
+}
