@@ -64,7 +64,13 @@ async fn run(
                 None => return,
             },
         };
-        let (channel, mut consumer) = match open(&publisher, &link, &spec).await {
+        // A connection cut in the middle of the declare/qos/consume calls can
+        // leave one of them waiting forever; bound the whole subscribe.
+        let opened = match tokio::time::timeout(OPEN_TIMEOUT, open(&publisher, &link, &spec)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {OPEN_TIMEOUT:?}")),
+        };
+        let (channel, mut consumer) = match opened {
             Ok(opened) => {
                 backoff = FIRST_BACKOFF;
                 opened
@@ -117,6 +123,10 @@ async fn run(
         }
     }
 }
+
+/// How long subscribing (declare, qos, consume) may take before the
+/// consumer gives up on this connection and subscribes again.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn open(
     publisher: &Publisher,
