@@ -10,11 +10,20 @@
 //! | `/misbehave/sleep?ms=N` | sleeps N ms, then answers 200           |
 //! | `/misbehave/echo`       | answers the body's length               |
 //! | `/misbehave/env?name=X` | answers environment variable X          |
+//! | `/misbehave/count`      | bumps a static and a heap counter and   |
+//! |                         | answers them (always 1 in a fresh instance) |
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use corral_sdk::http::{Handler, Request, Response};
 use corral_sdk::wasip2::clocks::monotonic_clock;
 
 struct Misbehave;
+
+/// In the data segment: a fresh instance starts it at 0.
+static STATIC_COUNT: AtomicU64 = AtomicU64::new(0);
+/// On the heap, set up lazily: a fresh instance has none yet.
+static HEAP_COUNT: std::sync::Mutex<Option<Box<u64>>> = std::sync::Mutex::new(None);
 
 impl Handler for Misbehave {
     fn handle(request: Request) -> Response {
@@ -45,6 +54,22 @@ impl Handler for Misbehave {
             "env" => {
                 let name = request.query_param("name").unwrap_or_default();
                 Response::json(200, &serde_json::json!({ "value": std::env::var(&name).ok() }))
+            }
+            "count" => {
+                let static_count = STATIC_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut heap = HEAP_COUNT.lock().unwrap();
+                let heap_count = heap.get_or_insert_with(|| Box::new(0));
+                **heap_count += 1;
+                // Dirty a few more pages, so the host has more to reset.
+                let scratch = std::hint::black_box(vec![0xa5u8; 256 * 1024]);
+                Response::json(
+                    200,
+                    &serde_json::json!({
+                        "static": static_count,
+                        "heap": **heap_count,
+                        "scratch": scratch.len(),
+                    }),
+                )
             }
             other => Response::not_found(other),
         }

@@ -42,6 +42,42 @@ async fn trap_loop_and_memory_bomb_fail_only_their_own_request() {
     );
 }
 
+/// Each request gets memory in the state the module starts in: nothing a
+/// previous request wrote (data segment or heap) survives, also after a
+/// request that blew its memory limit, and also when requests overlap and
+/// pool slots are reused (released slots are reset in place, see
+/// `runtime::engine::pooling`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_memory_survives_from_one_request_to_the_next() {
+    let host = Host::start(&standard_components());
+    let http = Http::new();
+    let url = host.url("/misbehave/count");
+    let check = |reply: &Reply| {
+        let json = reply.json();
+        assert_eq!(reply.status, 200, "{json}");
+        assert_eq!(json["static"], 1, "{json}");
+        assert_eq!(json["heap"], 1, "{json}");
+    };
+    for _ in 0..20 {
+        check(&http.get(&url).await);
+    }
+    let reply = http.get(&host.url("/misbehave/memory")).await;
+    assert_error(&reply, 500, "memory_limit_exceeded");
+    for _ in 0..5 {
+        check(&http.get(&url).await);
+    }
+    let replies: Vec<_> = (0..64)
+        .map(|_| {
+            let http = http.clone();
+            let url = url.clone();
+            tokio::spawn(async move { http.get(&url).await })
+        })
+        .collect();
+    for reply in replies {
+        check(&reply.await.unwrap());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_loops_do_not_starve_other_components() {
     // A long limit, so the loops surely still spin while status answers even
