@@ -31,6 +31,8 @@
 //! per run), `MSG_PREFETCH` (32), `MSG_CONCURRENCY` ("4,32"),
 //! `BENCH_MAX_SECONDS` (60, per run).
 
+#[path = "support/in_process.rs"]
+mod in_process;
 #[path = "../tests/support/rabbit.rs"]
 mod rabbit;
 
@@ -39,14 +41,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use http_body_util::{BodyExt as _, Empty};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
-use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use corral::capabilities::messaging::Message;
 use corral::config::Config;
@@ -449,43 +448,11 @@ async fn kv_native(
     })
 }
 
-/// One request through the component's `wasi:http` handler, in-process:
-/// a fresh instance, as the HTTP trigger does, without sockets.
+/// One request through bench-probe's `wasi:http` handler, in-process.
 async fn call_http(deployment: &Arc<Deployment>, uri: &str) -> anyhow::Result<Bytes> {
-    let proxy_pre = deployment
-        .entrypoints
-        .http
-        .clone()
-        .expect("bench-probe has routes");
-    let mut store = deployment.new_store(Instant::now() + Duration::from_secs(60));
-    let request = http::Request::get(uri)
-        .body(Empty::<Bytes>::new().map_err(|never| -> ErrorCode { match never {} }))?;
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let outparam = store.data_mut().http().new_response_outparam(sender)?;
-    let proxy = proxy_pre.instantiate_async(&mut store).await?;
-    proxy
-        .wasi_http_incoming_handler()
-        .call_handle(&mut store, incoming, outparam)
-        .await?;
-    let response = receiver
-        .await?
-        .map_err(|code| anyhow::anyhow!("bench-probe answered an error: {code:?}"))?;
-    anyhow::ensure!(
-        response.status() == 200,
-        "bench-probe answered {}",
-        response.status()
-    );
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading bench-probe's body: {e:?}"))?
-        .to_bytes();
-    drop(store);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, body) = in_process::get(deployment, uri, deadline).await?;
+    anyhow::ensure!(status == 200, "bench-probe answered {status}");
     Ok(body)
 }
 

@@ -10,10 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+#[path = "support/in_process.rs"]
+mod in_process;
 
 use corral::config::Config;
 use corral::runtime::{Registry, engine};
@@ -73,39 +71,11 @@ routes = ["/status"]
         let instantiate = Stats::of(samples);
 
         // One whole request in-process, the way the HTTP trigger runs it.
-        let proxy_pre = hello
-            .entrypoints
-            .http
-            .clone()
-            .expect("hello has routes, so an HTTP entrypoint");
         let mut samples = Vec::with_capacity(SAMPLES);
         for i in 0..WARMUP + SAMPLES {
             let start = Instant::now();
-            let mut store = hello.new_store(deadline());
-            let request = http::Request::get("http://localhost/hello")
-                .body(Empty::<Bytes>::new().map_err(|never| -> ErrorCode { match never {} }))?;
-            let incoming = store
-                .data_mut()
-                .http()
-                .new_incoming_request(Scheme::Http, request)?;
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            let outparam = store.data_mut().http().new_response_outparam(sender)?;
-            let proxy = proxy_pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await?;
-            let response = receiver
-                .await?
-                .map_err(|code| anyhow::anyhow!("hello answered an error: {code:?}"))?;
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| anyhow::anyhow!("reading hello's body: {e:?}"))?
-                .to_bytes();
+            let (_, body) = in_process::get(&hello, "http://localhost/hello", deadline()).await?;
             anyhow::ensure!(&body[..] == b"Hello, world!\n", "unexpected body {body:?}");
-            drop(store);
             if i >= WARMUP {
                 samples.push(start.elapsed());
             }
