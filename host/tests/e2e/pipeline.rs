@@ -62,6 +62,12 @@ key_prefix = "{prefix}"
     }
 
     pub fn sections(&self) -> String {
+        self.sections_with_amqp(&crate::rabbit::rabbitmq_url())
+    }
+
+    /// The sections, with the broker reached at `amqp_url` (e.g. through a
+    /// cuttable proxy).
+    pub fn sections_with_amqp(&self, amqp_url: &str) -> String {
         match self {
             Self::Embedded => String::new(),
             Self::Real { prefix, .. } => format!(
@@ -73,7 +79,7 @@ key_prefix = "{prefix}"
 
 [messaging]
 backend = "amqp"
-url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+url = "{amqp_url}"
 queue_prefix = "{prefix}"
 {}"#,
                 self.s3_section()
@@ -359,21 +365,7 @@ pub fn generated_records(n: usize) -> Vec<u8> {
 async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_nothing() {
     let proxy = crate::proxy::Proxy::start(&crate::rabbit::rabbitmq_addr()).await;
     let backends = Backends::real();
-    let Backends::Real { prefix, .. } = &backends else { unreachable!() };
-    let sections = format!(
-        r#"
-[keyvalue]
-backend = "redis"
-key_prefix = "{prefix}"
-
-[messaging]
-backend = "amqp"
-url = "{}"
-queue_prefix = "{prefix}"
-{}"#,
-        proxy.url(),
-        backends.s3_section()
-    );
+    let sections = backends.sections_with_amqp(&proxy.url());
     let host = Host::start_with_sections(&sections, &pipeline_components());
     let http = Http::new();
     let file = generated_records(10_000);
