@@ -381,10 +381,14 @@ impl Config {
                 ));
             }
             if let Some(timer) = &c.timer {
-                timer.validate().map_err(|problem| invalid(at("timer"), problem))?;
+                timer
+                    .validate()
+                    .map_err(|problem| invalid(at("timer"), problem))?;
             }
             if let Some(queue) = &c.queue {
-                queue.validate().map_err(|problem| invalid(at("queue"), problem))?;
+                queue
+                    .validate()
+                    .map_err(|problem| invalid(at("queue"), problem))?;
             }
             for route in &c.routes {
                 if !route.starts_with('/') {
@@ -521,7 +525,10 @@ mod tests {
             PathBuf::from("/etc/corral/.corral/queue")
         );
         let err = load("", &[("CORRAL_MESSAGING_BACKEND", "kafka")]).unwrap_err();
-        assert!(err.to_string().contains("CORRAL_MESSAGING_BACKEND"), "{err}");
+        assert!(
+            err.to_string().contains("CORRAL_MESSAGING_BACKEND"),
+            "{err}"
+        );
     }
 
     #[test]

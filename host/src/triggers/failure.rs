@@ -42,6 +42,11 @@ pub fn classify(component: &str, version: u64, error: &wasmtime::Error) -> (Fail
     } else {
         (FailureKind::Other, format!("{error:#}"))
     };
-    tracing::warn!(component, version, code = kind.code(), "call failed: {error:?}");
+    tracing::warn!(
+        component,
+        version,
+        code = kind.code(),
+        "call failed: {error:?}"
+    );
     (kind, message)
 }

@@ -86,13 +86,15 @@ impl Capability for ConfigStore {
     }
 
     fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        wit::add_to_linker::<_, ConfigData>(linker, |state| ConfigView(
-            state
-                .caps
-                .config
-                .as_ref()
-                .expect("config is linked only for components that have it"),
-        ))?;
+        wit::add_to_linker::<_, ConfigData>(linker, |state| {
+            ConfigView(
+                state
+                    .caps
+                    .config
+                    .as_ref()
+                    .expect("config is linked only for components that have it"),
+            )
+        })?;
         Ok(())
     }
 }
@@ -146,7 +148,10 @@ mod tests {
             .resolve(&component)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("config.mixed") || err.contains("config.secret"), "{err}");
+        assert!(
+            err.contains("config.mixed") || err.contains("config.secret"),
+            "{err}"
+        );
         assert!(err.contains("SECRET"), "{err}");
     }
 }

@@ -23,7 +23,6 @@ pub enum Backend {
     Redis,
 }
 
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
@@ -72,7 +71,10 @@ impl Section for BackendConfig {
         if self.backend == Backend::Redis
             && !(self.url.starts_with("redis://") || self.url.starts_with("rediss://"))
         {
-            return Err(invalid("keyvalue.url", "must start with redis:// or rediss://"));
+            return Err(invalid(
+                "keyvalue.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.timeout_ms == 0 {
             return Err(invalid("keyvalue.timeout_ms", "must be at least 1"));

@@ -25,7 +25,6 @@ pub enum Backend {
     Amqp,
 }
 
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
@@ -74,10 +73,16 @@ impl Section for BackendConfig {
         if self.backend == Backend::Amqp
             && !(self.url.starts_with("amqp://") || self.url.starts_with("amqps://"))
         {
-            return Err(invalid("messaging.url", "must start with amqp:// or amqps://"));
+            return Err(invalid(
+                "messaging.url",
+                "must start with amqp:// or amqps://",
+            ));
         }
         if self.confirm_timeout_ms == 0 {
-            return Err(invalid("messaging.confirm_timeout_ms", "must be at least 1"));
+            return Err(invalid(
+                "messaging.confirm_timeout_ms",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

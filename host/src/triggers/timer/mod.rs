@@ -82,7 +82,11 @@ async fn tick(registry: &Registry, name: &str, due: chrono::DateTime<chrono::Utc
     match result {
         Ok(Ok(())) => tracing::debug!(component = name, took_ms, "tick done"),
         Ok(Err(message)) => {
-            tracing::warn!(component = name, took_ms, "tick reported an error: {message}")
+            tracing::warn!(
+                component = name,
+                took_ms,
+                "tick reported an error: {message}"
+            )
         }
         Err(error) => {
             failure::classify(name, deployment.version, &error);

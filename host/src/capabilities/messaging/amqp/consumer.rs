@@ -66,7 +66,8 @@ async fn run(
         };
         // A connection cut in the middle of the declare/qos/consume calls can
         // leave one of them waiting forever; bound the whole subscribe.
-        let opened = match tokio::time::timeout(OPEN_TIMEOUT, open(&publisher, &link, &spec)).await {
+        let opened = match tokio::time::timeout(OPEN_TIMEOUT, open(&publisher, &link, &spec)).await
+        {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {OPEN_TIMEOUT:?}")),
         };
@@ -94,6 +95,7 @@ async fn run(
                     return;
                 }
                 next = consumer.next() => next,
+                () = publisher.links.lost(&link) => break "the connection was lost".to_string(),
             };
             let delivery = match next {
                 Some(Ok(delivery)) => delivery,
@@ -112,6 +114,9 @@ async fn run(
                     close(&channel).await;
                     return;
                 },
+                // Its handlers are all busy and the connection died: what
+                // is in flight comes back from the broker; subscribe again.
+                () = publisher.links.lost(&link) => break "the connection was lost".to_string(),
             }
         };
         tracing::warn!(queue = %spec.queue, generation = link.generation, "consumer interrupted ({ended}); subscribing again");
@@ -216,23 +221,34 @@ impl Settle for AmqpSettle {
                 }
             };
             if let Err(error) = copy {
-                let _ = self.acker.nack(requeue()).await;
+                let _ = tokio::time::timeout(ACK_TIMEOUT, self.acker.nack(requeue())).await;
                 anyhow::bail!(
                     "could not store the message's next copy ({error}); it goes back to the queue"
                 );
             }
-            match self.acker.ack(BasicAckOptions::default()).await {
-                Ok(true) => Ok(()),
-                Ok(false) => anyhow::bail!(
+            let acked =
+                tokio::time::timeout(ACK_TIMEOUT, self.acker.ack(BasicAckOptions::default()));
+            match acked.await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => anyhow::bail!(
                     "the channel closed before the ack; the broker delivers the message again"
                 ),
-                Err(error) => {
+                Ok(Err(error)) => {
                     anyhow::bail!("ack failed ({error}); the broker delivers the message again")
                 }
+                Err(_) => anyhow::bail!(
+                    "the ack was not sent within {ACK_TIMEOUT:?} (connection lost?); the broker delivers the message again"
+                ),
             }
         })
     }
 }
+
+/// How long an ack or nack may take to be handed to the connection. On a
+/// connection that died under it, lapin can keep the frame queued forever;
+/// the handler's slot must not wait with it. An ack that never went out is
+/// harmless: the broker delivers the message again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn requeue() -> BasicNackOptions {
     BasicNackOptions {
@@ -251,7 +267,7 @@ impl Drop for AmqpSettle {
         {
             let acker = self.acker.clone();
             runtime.spawn(async move {
-                let _ = acker.nack(requeue()).await;
+                let _ = tokio::time::timeout(ACK_TIMEOUT, acker.nack(requeue())).await;
             });
         }
     }

@@ -172,6 +172,22 @@ impl Links {
         link.clone()
     }
 
+    /// Resolves once `link` is no longer the current link (the supervisor
+    /// withdrew it, or replaced it). A consumer waits on this next to its
+    /// delivery stream: lapin does not always end a consumer's stream when
+    /// its connection dies, and a consumer left on a dead connection would
+    /// wait forever while everything else moved on to the next one.
+    pub async fn lost(&self, link: &Link) {
+        let mut rx = self.current.subscribe();
+        let _ = rx
+            .wait_for(|current| {
+                !current
+                    .as_ref()
+                    .is_some_and(|c| c.generation == link.generation && c.is_connected())
+            })
+            .await;
+    }
+
     /// Reports that `link` failed an operation in a way that suggests the
     /// connection is gone; the supervisor checks and reconnects.
     pub fn suspect(&self, link: &Link) {

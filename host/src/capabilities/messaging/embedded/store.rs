@@ -214,7 +214,14 @@ fn write_loop(
         let durable = writes
             .iter()
             .any(|w| matches!(w, Write::Append { .. } | Write::Sync));
-        let result = commit(db, &writes, durable, &mut next_seq, &mut touched, &mut delayed);
+        let result = commit(
+            db,
+            &writes,
+            durable,
+            &mut next_seq,
+            &mut touched,
+            &mut delayed,
+        );
         match result {
             Ok(results) => {
                 unsynced = !durable;
