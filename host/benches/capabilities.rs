@@ -182,8 +182,12 @@ grants.keyvalue = {{ buckets = ["bench"] }}
 }
 
 fn delete_redis_keys(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else { return };
-    let Ok(mut conn) = client.get_connection() else { return };
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection() else {
+        return;
+    };
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query(&mut conn)
@@ -258,8 +262,8 @@ async fn kv(settings: &Settings, registry: &Registry, prefix: &str) -> anyhow::R
             let (mut best_native, mut best_component): (Option<Run>, Option<Run>) = (None, None);
             let (mut all_native, mut all_component) = (Vec::new(), Vec::new());
             for round in 1..=settings.rounds {
-                let n = kv_native(settings, &native, prefix, op, concurrency, settings.kv_ops)
-                    .await?;
+                let n =
+                    kv_native(settings, &native, prefix, op, concurrency, settings.kv_ops).await?;
                 let c =
                     kv_component(settings, &deployment, op, concurrency, settings.kv_ops).await?;
                 eprintln!(
@@ -377,7 +381,10 @@ async fn kv_component(
         errors += task_errors;
     }
     let wall = started.elapsed();
-    anyhow::ensure!(errors == 0, "{errors} key-value operations failed in the component");
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} key-value operations failed in the component"
+    );
     Ok(Run {
         ops: ns.len(),
         errors,
@@ -608,7 +615,11 @@ async fn messaging(
 
     let mut results = Vec::new();
     let mut natives: Vec<Consumed> = Vec::new();
-    let mut components: Vec<Vec<Consumed>> = settings.msg_concurrency.iter().map(|_| Vec::new()).collect();
+    let mut components: Vec<Vec<Consumed>> = settings
+        .msg_concurrency
+        .iter()
+        .map(|_| Vec::new())
+        .collect();
     for round in 1..=settings.rounds {
         let n = native_run().await?;
         eprintln!(
@@ -641,17 +652,17 @@ async fn messaging(
             "msgs_per_s_all_rounds": runs.iter().map(|r| r.rate().round() as u64).collect::<Vec<_>>(),
         })
     };
-    let native_best = natives
-        .iter()
-        .map(Consumed::rate)
-        .fold(0.0f64, f64::max);
+    let native_best = natives.iter().map(Consumed::rate).fold(0.0f64, f64::max);
     eprintln!();
     eprintln!(
         "messaging on RabbitMQ, {} messages per run, prefetch {}, best of {} rounds",
         settings.msg_count, settings.msg_prefetch, settings.rounds
     );
     eprintln!("{:<34} {:>10} {:>6}", "consumer", "msg/s", "ratio");
-    eprintln!("{:<34} {:>10.0} {:>6}", "native lapin (manual ack)", native_best, "1.00");
+    eprintln!(
+        "{:<34} {:>10.0} {:>6}",
+        "native lapin (manual ack)", native_best, "1.00"
+    );
     for (i, &concurrency) in settings.msg_concurrency.iter().enumerate() {
         let component_best = components[i]
             .iter()

@@ -60,7 +60,9 @@ fn main() -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for backend in &backends {
         let run = match backend.as_str() {
-            "embedded" => runtime.block_on(run_pipeline("embedded", "", None, &file, records, poll, timeout))?,
+            "embedded" => runtime.block_on(run_pipeline(
+                "embedded", "", None, &file, records, poll, timeout,
+            ))?,
             "real" => {
                 let prefix = rabbit::random_prefix("bench-pipeline");
                 let s3 = moto::Moto::start();
@@ -152,8 +154,12 @@ fn generated_records(n: usize) -> Vec<u8> {
 }
 
 fn delete_redis_keys(prefix: &str) {
-    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else { return };
-    let Ok(mut conn) = client.get_connection() else { return };
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection() else {
+        return;
+    };
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query(&mut conn)
@@ -183,21 +189,31 @@ fn s3_pid(s3: &moto::Moto) -> Option<u32> {
 /// Pids of running processes whose command name is `comm` (read only, to
 /// report their CPU use).
 fn pids_named(comm: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == comm)
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
         })
         .collect()
 }
 
 /// CPU seconds (user + system) used so far by `pid`.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -301,12 +317,15 @@ grants.logging = {{ file = "logs/worker/app.log" }}
 
 fn up_line(log: &Path) -> Option<String> {
     let file = std::fs::File::open(log).ok()?;
-    BufReader::new(file).lines().map_while(Result::ok).find_map(|line| {
-        let start = line.find("corral is up")?;
-        let at = line[start..].find("http=")? + start + 5;
-        let addr = line[at..].split_whitespace().next()?;
-        Some(format!("http://{addr}"))
-    })
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let start = line.find("corral is up")?;
+            let at = line[start..].find("http=")? + start + 5;
+            let addr = line[at..].split_whitespace().next()?;
+            Some(format!("http://{addr}"))
+        })
 }
 
 async fn run_pipeline(
@@ -328,8 +347,16 @@ async fn run_pipeline(
     };
     let mut watched: Vec<(String, u32)> = vec![("corral".into(), host.child.id())];
     if name == "real" {
-        watched.extend(pids_named("redis-server").into_iter().map(|p| ("redis".into(), p)));
-        watched.extend(pids_named("beam.smp").into_iter().map(|p| ("rabbitmq".into(), p)));
+        watched.extend(
+            pids_named("redis-server")
+                .into_iter()
+                .map(|p| ("redis".into(), p)),
+        );
+        watched.extend(
+            pids_named("beam.smp")
+                .into_iter()
+                .map(|p| ("rabbitmq".into(), p)),
+        );
         watched.extend(moto_pid.map(|p| ("moto".into(), p)));
     }
     let cpu_before: Vec<f64> = watched.iter().map(|(_, p)| cpu_seconds(*p)).collect();

@@ -168,7 +168,11 @@ fn compose_backends_match_the_host_config() {
         "minio-init creates bucket {bucket}: {init}"
     );
     let env = services["corral"]["environment"].as_mapping().unwrap();
-    for var in ["CORRAL_AMQP_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+    for var in [
+        "CORRAL_AMQP_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
         assert!(env.contains_key(var), "corral gets {var}");
     }
 }

@@ -30,7 +30,10 @@ fn probe(url: &str, timeout: Duration) -> (bool, String) {
                 .unwrap_or_else(|_| format!("(not JSON) {}", body.trim()));
             (
                 true,
-                format!("success url={url} status={} latency_ms={ms:.1} body={json}", response.status),
+                format!(
+                    "success url={url} status={} latency_ms={ms:.1} body={json}",
+                    response.status
+                ),
             )
         }
         Ok(response) => (

@@ -27,7 +27,10 @@ static HEAP_COUNT: std::sync::Mutex<Option<Box<u64>>> = std::sync::Mutex::new(No
 
 impl Handler for Misbehave {
     fn handle(request: Request) -> Response {
-        let what = request.path.trim_start_matches("/misbehave").trim_matches('/');
+        let what = request
+            .path
+            .trim_start_matches("/misbehave")
+            .trim_matches('/');
         match what {
             "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
             "trap" => panic!("misbehaving on purpose"),
@@ -46,14 +49,20 @@ impl Handler for Misbehave {
                 }
             }
             "sleep" => {
-                let ms: u64 = request.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
+                let ms: u64 = request
+                    .query_param("ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
                 monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 Response::json(200, &serde_json::json!({ "slept_ms": ms }))
             }
             "echo" => Response::json(200, &serde_json::json!({ "bytes": request.body.len() })),
             "env" => {
                 let name = request.query_param("name").unwrap_or_default();
-                Response::json(200, &serde_json::json!({ "value": std::env::var(&name).ok() }))
+                Response::json(
+                    200,
+                    &serde_json::json!({ "value": std::env::var(&name).ok() }),
+                )
             }
             "count" => {
                 let static_count = STATIC_COUNT.fetch_add(1, Ordering::SeqCst) + 1;

@@ -77,7 +77,8 @@ impl ClientRequest {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_bytes().to_vec()));
         self
     }
 
@@ -88,7 +89,9 @@ impl ClientRequest {
             .map_err(|e| ClientError::Other(format!("bad header: {e:?}")))?;
         let request = OutgoingRequest::new(headers);
         let invalid = |what: &str| ClientError::BadUrl(format!("{what} rejected: {}", self.url));
-        request.set_method(&self.method).map_err(|()| invalid("method"))?;
+        request
+            .set_method(&self.method)
+            .map_err(|()| invalid("method"))?;
         request
             .set_scheme(Some(&url.scheme))
             .map_err(|()| invalid("scheme"))?;
@@ -98,7 +101,9 @@ impl ClientRequest {
         request
             .set_path_with_query(Some(&url.path_with_query))
             .map_err(|()| invalid("path"))?;
-        let body = request.body().map_err(|()| ClientError::Other("body taken".into()))?;
+        let body = request
+            .body()
+            .map_err(|()| ClientError::Other("body taken".into()))?;
         if !self.body.is_empty() {
             // The stream must be dropped before the body is finished.
             let mut stream = body
@@ -121,7 +126,9 @@ impl ClientRequest {
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(classify(&code)),
-            Some(Err(())) | None => return Err(ClientError::Other("response already taken".into())),
+            Some(Err(())) | None => {
+                return Err(ClientError::Other("response already taken".into()));
+            }
         };
         let status = response.status();
         let headers = response.headers().entries();
@@ -183,7 +190,9 @@ impl Url {
         } else if let Some(rest) = url.strip_prefix("https://") {
             (Scheme::Https, rest)
         } else {
-            return Err(ClientError::BadUrl(format!("{url:?} is not http:// or https://")));
+            return Err(ClientError::BadUrl(format!(
+                "{url:?} is not http:// or https://"
+            )));
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(at) => (&rest[..at], &rest[at..]),

@@ -107,7 +107,12 @@ impl Response {
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(body) => Self::new(status, "application/json", body),
-            Err(e) => Self::error(500, "serialize", None, &format!("cannot encode response: {e}")),
+            Err(e) => Self::error(
+                500,
+                "serialize",
+                None,
+                &format!("cannot encode response: {e}"),
+            ),
         }
     }
 
@@ -136,7 +141,8 @@ impl Response {
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_bytes().to_vec()));
         self
     }
 }

@@ -194,6 +194,20 @@ impl Bucket {
         Ok(batch::set_many(&self.inner, entries)?)
     }
 
+    /// Sets every entry with the same expiry, in one call to the host (one
+    /// round trip to the backend) rather than one per key.
+    pub fn set_many_with_ttl(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        Ok(keyvalue_ext::set_many_with_ttl(
+            &self.inner,
+            entries,
+            millis(ttl),
+        )?)
+    }
+
     pub fn delete_many(&self, keys: &[String]) -> Result<(), Error> {
         Ok(batch::delete_many(&self.inner, keys)?)
     }

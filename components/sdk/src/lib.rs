@@ -84,7 +84,11 @@ macro_rules! trigger_bindings {
 /// Bindings for the timer trigger's export (`corral:platform/timer-service`).
 #[cfg(feature = "timer")]
 pub mod timer {
-    trigger_bindings!("corral:platform/timer-service", "corral_sdk::timer", "export_timer");
+    trigger_bindings!(
+        "corral:platform/timer-service",
+        "corral_sdk::timer",
+        "export_timer"
+    );
 
     pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
 }
@@ -92,9 +96,15 @@ pub mod timer {
 /// Bindings for the queue trigger's export (`corral:platform/queue-service`).
 #[cfg(feature = "queue")]
 pub mod queue {
-    trigger_bindings!("corral:platform/queue-service", "corral_sdk::queue", "export_queue");
+    trigger_bindings!(
+        "corral:platform/queue-service",
+        "corral_sdk::queue",
+        "export_queue"
+    );
 
-    pub use exports::corral::platform::queue_handler::{Delivery, Disposition, Guest as QueueHandler};
+    pub use exports::corral::platform::queue_handler::{
+        Delivery, Disposition, Guest as QueueHandler,
+    };
 }
 
 /// Exports `$handler` (implementing [`queue::QueueHandler`]) as the

@@ -39,12 +39,14 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, String
         }
         at = skip_crlf(body, at).ok_or("malformed multipart delimiter line")?;
         let head_end = find(body, b"\r\n\r\n", at).ok_or("multipart part without headers end")?;
-        let head = std::str::from_utf8(&body[at..head_end]).map_err(|_| "non-UTF-8 part headers")?;
+        let head =
+            std::str::from_utf8(&body[at..head_end]).map_err(|_| "non-UTF-8 part headers")?;
         let content_start = head_end + 4;
         let mut closing = Vec::with_capacity(delimiter.len() + 2);
         closing.extend_from_slice(b"\r\n");
         closing.extend_from_slice(delimiter);
-        let content_end = find(body, &closing, content_start).ok_or("multipart part is not closed")?;
+        let content_end =
+            find(body, &closing, content_start).ok_or("multipart part is not closed")?;
         let mut part = Part {
             name: None,
             filename: None,
@@ -52,7 +54,9 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, String
             body: &body[content_start..content_end],
         };
         for line in head.split("\r\n") {
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             if key.trim().eq_ignore_ascii_case("content-disposition") {
                 part.name = param(value, "name");
                 part.filename = param(value, "filename");

@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn now_rfc3339() -> String {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_unix_millis(since.as_millis() as i64)
 }
 
@@ -56,7 +58,11 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// seed's files use, with a space before the offset
 /// (`2024-03-11T12:00:00 +00:00`). The date must exist (no 31 April).
 pub fn parse_timestamp(text: &str) -> Result<i64, String> {
-    let bad = |why: &str| Err(format!("{text:?} is not a timestamp ({why}); expected e.g. 2024-03-11T12:00:00 +00:00 or RFC 3339"));
+    let bad = |why: &str| {
+        Err(format!(
+            "{text:?} is not a timestamp ({why}); expected e.g. 2024-03-11T12:00:00 +00:00 or RFC 3339"
+        ))
+    };
     let b = text.trim().as_bytes();
     if b.len() < 20 {
         return bad("too short");
@@ -68,10 +74,19 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
             .then(|| std::str::from_utf8(part).ok()?.parse().ok())
             .flatten()
     };
-    let sep_ok = b[4] == b'-' && b[7] == b'-' && matches!(b[10], b'T' | b't' | b' ') && b[13] == b':' && b[16] == b':';
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) =
-        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
-    else {
+    let sep_ok = b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':';
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
         return bad("bad digits");
     };
     if !sep_ok {
@@ -110,7 +125,11 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
             if h > 23 || m > 59 {
                 return bad("bad offset");
             }
-            if *sign == b'-' { -(h * 60 + m) } else { h * 60 + m }
+            if *sign == b'-' {
+                -(h * 60 + m)
+            } else {
+                h * 60 + m
+            }
         }
         _ => return bad("missing or bad offset"),
     };
@@ -146,9 +165,20 @@ mod tests {
         assert_eq!(parse_timestamp("2024-03-11T12:00:00 +00:00"), Ok(t));
         assert_eq!(parse_timestamp("2024-03-11T12:00:00Z"), Ok(t));
         assert_eq!(parse_timestamp("2024-03-11T12:00:00+00:00"), Ok(t));
-        assert_eq!(parse_timestamp("2024-03-11T14:00:00.250 +02:00"), Ok(t + 250));
+        assert_eq!(
+            parse_timestamp("2024-03-11T14:00:00.250 +02:00"),
+            Ok(t + 250)
+        );
         assert_eq!(parse_timestamp("2024-03-11T09:00:00-03:00"), Ok(t));
-        for bad in ["", "2024-03-11", "2024-02-30T00:00:00Z", "2024-03-11T12:00:00", "2024-03-11T25:00:00Z", "yesterday", "2024-03-11T12:00:00 +0000"] {
+        for bad in [
+            "",
+            "2024-03-11",
+            "2024-02-30T00:00:00Z",
+            "2024-03-11T12:00:00",
+            "2024-03-11T25:00:00Z",
+            "yesterday",
+            "2024-03-11T12:00:00 +0000",
+        ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
         assert_eq!(days_from_civil(1970, 1, 1), 0);
@@ -158,7 +188,13 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(format_unix_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_unix_millis(1_710_158_400_123), "2024-03-11T12:00:00.123Z");
-        assert_eq!(format_unix_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_unix_millis(1_710_158_400_123),
+            "2024-03-11T12:00:00.123Z"
+        );
+        assert_eq!(
+            format_unix_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 }

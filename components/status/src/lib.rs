@@ -29,7 +29,9 @@ impl Handler for Status {
                     "timestamp": time::now_rfc3339(),
                 }),
             ),
-            (_, "/" | "/status" | "/status/") => Response::method_not_allowed(&request.method, "GET"),
+            (_, "/" | "/status" | "/status/") => {
+                Response::method_not_allowed(&request.method, "GET")
+            }
             (_, path) => Response::not_found(path),
         };
         log::info(

@@ -69,7 +69,10 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         Err(e) => return unavailable("keyvalue", kv_error(e)),
     };
     if previous.as_ref().and_then(|p| p["state"].as_str()) == Some("queued") {
-        log::info("batch", &format!("batch={id} uploaded again; already queued"));
+        log::info(
+            "batch",
+            &format!("batch={id} uploaded again; already queued"),
+        );
         return accepted(&id, records.len(), true);
     }
     let state = |state: &str| {
@@ -90,13 +93,20 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
     if let Err(e) = bucket.set(&key, &state("accepting")) {
         return unavailable("keyvalue", kv_error(e));
     }
-    for record in records {
-        let client = json!({
-            "_id": record.id, "cliente": record.cliente, "email": record.email,
-            "isActive": record.is_active, "endereco": record.endereco, "batch": id,
-        });
-        let value = serde_json::to_vec(&client).expect("serializable");
-        if let Err(e) = keyvalue_ext::set_with_ttl(&bucket, &format!("client:{}", record.id), &value, CLIENT_TTL_MS) {
+    let clients: Vec<(String, Vec<u8>)> = records
+        .iter()
+        .map(|record| {
+            let client = json!({
+                "_id": record.id, "cliente": record.cliente, "email": record.email,
+                "isActive": record.is_active, "endereco": record.endereco, "batch": id,
+            });
+            let value = serde_json::to_vec(&client).expect("serializable");
+            (format!("client:{}", record.id), value)
+        })
+        .collect();
+    // One call (one backend round trip) per 1000 keys, the host's batch limit.
+    for chunk in clients.chunks(1000) {
+        if let Err(e) = keyvalue_ext::set_many_with_ttl(&bucket, chunk, CLIENT_TTL_MS) {
             return unavailable("keyvalue", kv_error(e));
         }
     }
@@ -126,7 +136,10 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
     if let Err(e) = bucket.set(&key, &state("queued")) {
         return unavailable("keyvalue", kv_error(e));
     }
-    log::info("batch", &format!("batch={id} records={} queued", records.len()));
+    log::info(
+        "batch",
+        &format!("batch={id} records={} queued", records.len()),
+    );
     accepted(&id, records.len(), false)
 }
 
@@ -146,7 +159,12 @@ fn accepted(id: &str, records: usize, duplicate: bool) -> Response {
 /// worker recorded them under `result:<batch>:<index>`.
 pub fn status(id: &str) -> Response {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Response::error(400, "bad_batch_id", Some("batch"), "a batch id is hexadecimal");
+        return Response::error(
+            400,
+            "bad_batch_id",
+            Some("batch"),
+            "a batch id is hexadecimal",
+        );
     }
     let bucket = match store::open(&bucket_name()) {
         Ok(b) => b,
@@ -154,7 +172,14 @@ pub fn status(id: &str) -> Response {
     };
     let batch = match bucket.get(&format!("batch:{id}")) {
         Ok(Some(v)) => serde_json::from_slice::<serde_json::Value>(&v).unwrap_or_default(),
-        Ok(None) => return Response::error(404, "unknown_batch", Some("batch"), &format!("no batch {id}")),
+        Ok(None) => {
+            return Response::error(
+                404,
+                "unknown_batch",
+                Some("batch"),
+                &format!("no batch {id}"),
+            );
+        }
         Err(e) => return unavailable("keyvalue", kv_error(e)),
     };
     let total = batch["total"].as_u64().unwrap_or(0) as usize;

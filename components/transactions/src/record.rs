@@ -46,8 +46,8 @@ pub fn validate(body: &[u8], max_records: usize) -> Result<Vec<Record>, Vec<Prob
             problem,
         }]
     };
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| whole("body", format!("not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| whole("body", format!("not valid JSON: {e}")))?;
     let Value::Array(items) = value else {
         return Err(whole("body", "must be a JSON array of records".into()));
     };
@@ -68,7 +68,11 @@ pub fn validate(body: &[u8], max_records: usize) -> Result<Vec<Record>, Vec<Prob
             Err(mut found) => problems.append(&mut found),
         }
     }
-    if problems.is_empty() { Ok(records) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(problems)
+    }
 }
 
 fn check(index: usize, item: &Value) -> Result<Record, Vec<Problem>> {
@@ -96,7 +100,10 @@ fn check(index: usize, item: &Value) -> Result<Record, Vec<Problem>> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        report("_id", "may only hold letters, digits, '-', '_' and '.'".into());
+        report(
+            "_id",
+            "may only hold letters, digits, '-', '_' and '.'".into(),
+        );
     }
     let is_active = match fields.get("isActive") {
         Some(Value::Bool(b)) => Some(*b),
@@ -115,27 +122,41 @@ fn check(index: usize, item: &Value) -> Result<Record, Vec<Problem>> {
     let email = text(fields, "email", MAX_TEXT_LEN, &mut report);
     let endereco = text(fields, "endereco", MAX_TEXT_LEN, &mut report);
     let date = text(fields, "datatrasancao", 64, &mut report);
-    let timestamp_ms = date.as_deref().and_then(|d| match corral_sdk::time::parse_timestamp(d) {
-        Ok(ms) => Some(ms),
-        Err(problem) => {
-            report("datatrasancao", problem);
-            None
-        }
-    });
-    match (record_id, is_active, cliente, email, endereco, date, timestamp_ms) {
-        (Some(id), Some(is_active), Some(cliente), Some(email), Some(endereco), Some(datatrasancao), Some(timestamp_ms))
-            if problems.is_empty() =>
-        {
-            Ok(Record {
-                id,
-                is_active,
-                cliente,
-                email,
-                endereco,
-                datatrasancao,
-                timestamp_ms,
-            })
-        }
+    let timestamp_ms = date
+        .as_deref()
+        .and_then(|d| match corral_sdk::time::parse_timestamp(d) {
+            Ok(ms) => Some(ms),
+            Err(problem) => {
+                report("datatrasancao", problem);
+                None
+            }
+        });
+    match (
+        record_id,
+        is_active,
+        cliente,
+        email,
+        endereco,
+        date,
+        timestamp_ms,
+    ) {
+        (
+            Some(id),
+            Some(is_active),
+            Some(cliente),
+            Some(email),
+            Some(endereco),
+            Some(datatrasancao),
+            Some(timestamp_ms),
+        ) if problems.is_empty() => Ok(Record {
+            id,
+            is_active,
+            cliente,
+            email,
+            endereco,
+            datatrasancao,
+            timestamp_ms,
+        }),
         _ => Err(problems),
     }
 }

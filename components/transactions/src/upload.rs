@@ -16,7 +16,8 @@ pub fn accept(request: &Request) -> Response {
             Ok(part) => part.body,
             Err(problem) => return Response::error(400, "bad_upload", Some("file"), &problem),
         }
-    } else if content_type.starts_with("application/json") || content_type.starts_with("text/plain") {
+    } else if content_type.starts_with("application/json") || content_type.starts_with("text/plain")
+    {
         &request.body
     } else {
         return Response::error(

@@ -2,11 +2,14 @@
 //! trigger), runs the fraud rules on each record, records the result
 //! durably, and only then lets the host acknowledge the message.
 //!
-//! - Result: objects `clients/<_id>.json` (the client's record) and
-//!   `results/<batch>/<index>.json` in the blobstore, then
-//!   `result:<batch>:<index>` in the key-value bucket (the API and the page
-//!   read it) — all written before `ack`, the key last, so a result the API
-//!   shows is always complete.
+//! - Result: object `results/<batch>/<index>.json` in the blobstore (the
+//!   result with the client's whole record), then `result:<batch>:<index>`
+//!   in the key-value bucket (the API and the page read it) — both written
+//!   before `ack`, the key last, so a result the API shows is always
+//!   complete. One object per record, not one per client: a client that
+//!   appears twice keeps both results. Three round trips per record in all
+//!   (set-if-absent, the object, the key); a redelivery redoes them, which
+//!   is harmless since every write is an overwrite of the same content.
 //! - The same `_id` seen again within `repeat_window_ms` (default 60 s) is
 //!   flagged `repeated_id`: `seen:<_id>` is set-if-absent with that TTL,
 //!   holding the message id, so a redelivery of the same message is not
@@ -54,7 +57,10 @@ impl QueueHandler for Worker {
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                log::warn("worker", &format!("rejecting a message that is not a record event: {e}"));
+                log::warn(
+                    "worker",
+                    &format!("rejecting a message that is not a record event: {e}"),
+                );
                 return Disposition::Reject(format!("not a transaction event: {e}"));
             }
         };
@@ -86,10 +92,6 @@ impl QueueHandler for Worker {
 fn process(event: &Event, delivery: &Delivery) -> Result<Vec<&'static str>, String> {
     let bucket = store::open(&config::get_or("bucket", "transactions")).map_err(kv_error)?;
     let result_key = format!("result:{}:{}", event.batch, event.index);
-    if bucket.exists(&result_key).map_err(kv_error)? {
-        // A redelivery after the result was stored: nothing left to do.
-        return Ok(Vec::new());
-    }
     let now = time::now_millis();
     let mut flags = rules::check(&event.record, now);
     let message_id = delivery
@@ -101,8 +103,9 @@ fn process(event: &Event, delivery: &Delivery) -> Result<Vec<&'static str>, Stri
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
     let seen_key = format!("seen:{}", event.record.id);
-    let first = keyvalue_ext::set_if_absent(&bucket, &seen_key, message_id.as_bytes(), Some(window))
-        .map_err(kv_error)?;
+    let first =
+        keyvalue_ext::set_if_absent(&bucket, &seen_key, message_id.as_bytes(), Some(window))
+            .map_err(kv_error)?;
     if !first {
         let holder = bucket.get(&seen_key).map_err(kv_error)?;
         if holder.as_deref() != Some(message_id.as_bytes()) {
@@ -117,18 +120,16 @@ fn process(event: &Event, delivery: &Delivery) -> Result<Vec<&'static str>, Stri
         "status": if flags.is_empty() { "ok" } else { "flagged" },
         "processed_at": time::format_unix_millis(now),
     });
-    let result = serde_json::to_vec(&result).expect("serializable");
-    let container = blob::open_or_create(&config::get_or("container", "transactions"))
-        .map_err(|e| e.0)?;
+    let object = json!({ "result": result, "record": event.raw_record });
+    let container =
+        blob::open_or_create(&config::get_or("container", "transactions")).map_err(|e| e.0)?;
     container
         .put(
-            &format!("clients/{}.json", event.record.id),
-            &serde_json::to_vec(&event.raw_record).expect("serializable"),
+            &format!("results/{}/{}.json", event.batch, event.index),
+            &serde_json::to_vec(&object).expect("serializable"),
         )
         .map_err(|e| e.0)?;
-    container
-        .put(&format!("results/{}/{}.json", event.batch, event.index), &result)
-        .map_err(|e| e.0)?;
+    let result = serde_json::to_vec(&result).expect("serializable");
     bucket.set(&result_key, &result).map_err(kv_error)?;
     Ok(flags)
 }

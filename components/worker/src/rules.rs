@@ -62,5 +62,7 @@ pub fn plausible_address(address: &str) -> bool {
     let parts: Vec<&str> = address.split(',').map(str::trim).collect();
     parts.len() >= 3
         && parts.iter().all(|p| !p.is_empty())
-        && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .last()
+            .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
 }

@@ -36,9 +36,9 @@ pub async fn get(
         .wasi_http_incoming_handler()
         .call_handle(&mut store, incoming, outparam)
         .await?;
-    let response = receiver.await?.map_err(|code| {
-        anyhow::anyhow!("{} answered an error: {code:?}", deployment.component)
-    })?;
+    let response = receiver
+        .await?
+        .map_err(|code| anyhow::anyhow!("{} answered an error: {code:?}", deployment.component))?;
     let status = response.status().as_u16();
     let body = response
         .into_body()

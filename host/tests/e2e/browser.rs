@@ -38,7 +38,12 @@ fn ensure_tools() {
     }
 }
 
-fn run_page(url: &str, file: &Path, screenshot: &Path, expect_processed: Option<&str>) -> serde_json::Value {
+fn run_page(
+    url: &str,
+    file: &Path,
+    screenshot: &Path,
+    expect_processed: Option<&str>,
+) -> serde_json::Value {
     let mut command = Command::new("node");
     command
         .arg(browser_dir().join("upload.mjs"))
@@ -89,7 +94,10 @@ fn the_page_uploads_a_sample_and_shows_the_results() {
         .map(|c| c.as_str().unwrap())
         .collect();
     assert!(cells.contains(&"inactive_client"), "{cells:?}");
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
 
     // A broken file: the page lists each problem and saves nothing.
     let dir = tempfile::tempdir().unwrap();
@@ -102,5 +110,11 @@ fn the_page_uploads_a_sample_and_shows_the_results() {
     let shot = screenshots().join("transactions-invalid-file.png");
     let seen = run_page(&host.url("/"), &bad, &shot, None);
     assert_eq!(seen["problems"], 1, "{seen}");
-    assert!(seen["message"].as_str().unwrap().contains("nothing was saved"), "{seen}");
+    assert!(
+        seen["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was saved"),
+        "{seen}"
+    );
 }

@@ -30,14 +30,16 @@ impl Backends {
     }
 
     /// Whether object `key` of container `transactions` exists.
-    pub async fn object_exists(&self, http: &Http, host: &Host, key: &str) -> bool {
+    /// An object of the `transactions` container, `None` if absent.
+    pub async fn object(&self, http: &Http, host: &Host, key: &str) -> Option<Vec<u8>> {
         match self {
-            Self::Embedded => host.path("state/blobs/transactions").join(key).is_file(),
+            Self::Embedded => std::fs::read(host.path("state/blobs/transactions").join(key)).ok(),
             // The S3 server wants signed requests: ask through the host,
             // with the blob-probe component.
             Self::Real { .. } => {
-                let url = host.url(&format!("/blob/info?container=transactions&name={key}"));
-                http.get(&url).await.status == 200
+                let url = host.url(&format!("/blob/object?container=transactions&name={key}"));
+                let reply = http.get(&url).await;
+                (reply.status == 200).then(|| reply.body.to_vec())
             }
         }
     }
@@ -99,8 +101,12 @@ impl Drop for Backends {
 
 /// Deletes every Redis key under `prefix`.
 fn delete_redis_keys(prefix: &str) {
-    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else { return };
-    let Ok(mut conn) = client.get_connection() else { return };
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection() else {
+        return;
+    };
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query(&mut conn)
@@ -152,7 +158,9 @@ pub async fn upload(http: &Http, host: &Host, file: &[u8]) -> Reply {
     http.send(
         http::Request::post(host.url("/api/transactions"))
             .header("content-type", "application/json")
-            .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(file)))
+            .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
+                file,
+            )))
             .unwrap(),
     )
     .await
@@ -163,8 +171,15 @@ pub async fn upload(http: &Http, host: &Host, file: &[u8]) -> Reply {
 pub async fn wait_processed(http: &Http, host: &Host, batch: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let reply = http.get(&host.url(&format!("/api/transactions/{batch}"))).await;
-        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+        let reply = http
+            .get(&host.url(&format!("/api/transactions/{batch}")))
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
         let status = reply.json();
         if status["pending"] == 0 {
             return status;
@@ -199,7 +214,12 @@ async fn samples_flow_end_to_end(backends: Backends) {
 
     let clean = std::fs::read(samples().join("Dados.json")).unwrap();
     let reply = upload(&http, &host, &clean).await;
-    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        202,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let accepted = reply.json();
     assert_eq!(accepted["records"], 5);
     let batch = accepted["batch"].as_str().unwrap().to_owned();
@@ -207,13 +227,28 @@ async fn samples_flow_end_to_end(backends: Backends) {
     assert_eq!(status["processed"], 5, "{status}");
     assert_eq!(status["flagged"], 0, "{status}");
 
-    // The batch and every client's record and result are objects.
-    for key in [
-        format!("batches/{batch}.json"),
-        "clients/cliente3.json".to_owned(),
-        format!("results/{batch}/4.json"),
-    ] {
-        assert!(backends.object_exists(&http, &host, &key).await, "object {key}");
+    // The batch is an object, and so is each record's result with the
+    // client's whole record.
+    let file = backends
+        .object(&http, &host, &format!("batches/{batch}.json"))
+        .await;
+    assert_eq!(
+        file.as_deref(),
+        Some(&clean[..]),
+        "the batch object is the file"
+    );
+    for index in 0..5 {
+        let key = format!("results/{batch}/{index}.json");
+        let object = backends.object(&http, &host, &key).await;
+        let object: serde_json::Value = serde_json::from_slice(&object.expect(&key)).unwrap();
+        assert_eq!(object["result"]["index"], index, "{key}: {object}");
+        assert_eq!(object["result"]["status"], "ok", "{key}: {object}");
+        assert_eq!(
+            object["record"]["_id"],
+            format!("cliente{}", index + 1),
+            "{key}: {object}"
+        );
+        assert!(object["record"]["endereco"].is_string(), "{key}: {object}");
     }
 
     // The client's basic data is cached with the seed's 60 s TTL.
@@ -254,7 +289,10 @@ async fn samples_flow_end_to_end(backends: Backends) {
 
     // Everything carries the batch id into the logs.
     let worker_log = std::fs::read_to_string(host.path("logs/worker.log")).unwrap();
-    assert!(worker_log.contains(&format!("batch={batch}")), "{worker_log}");
+    assert!(
+        worker_log.contains(&format!("batch={batch}")),
+        "{worker_log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,7 +360,9 @@ async fn invalid_files_are_rejected_naming_record_and_field() {
         .send(
             http::Request::post(host.url("/api/transactions"))
                 .header("content-type", "application/xml")
-                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"<x/>")))
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    b"<x/>",
+                )))
                 .unwrap(),
         )
         .await
@@ -333,7 +373,8 @@ async fn invalid_files_are_rejected_naming_record_and_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_backend_gives_503_naming_it() {
     // Nothing listens on port 1: every Redis call fails fast.
-    let sections = "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
+    let sections =
+        "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 1000\n";
     let host = Host::start_with_sections(sections, &pipeline_components());
     let http = Http::new();
     let clean = std::fs::read(samples().join("Dados.json")).unwrap();
@@ -396,7 +437,12 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
         tokio::time::sleep(Duration::from_millis(500)).await;
         reply = upload(&http, &host, &file).await;
     }
-    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        202,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let batch = reply.json()["batch"].as_str().unwrap().to_owned();
 
     // And again while the worker consumes.
@@ -408,5 +454,8 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     assert_eq!(status["processed"], 10_000);
     // A redelivered message keeps its id, so it is never mistaken for a
     // second transaction of the same client: nothing is flagged.
-    assert_eq!(status["flagged"], 0, "duplicates were processed as new records");
+    assert_eq!(
+        status["flagged"], 0,
+        "duplicates were processed as new records"
+    );
 }

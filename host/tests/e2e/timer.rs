@@ -71,7 +71,10 @@ fn heartbeat_reports_a_timeout_when_the_server_never_answers() {
             held.push(stream);
         }
     });
-    let client = Host::start(&heartbeat(&format!("http://{addr}/status"), "\"127.0.0.1\""));
+    let client = Host::start(&heartbeat(
+        &format!("http://{addr}/status"),
+        "\"127.0.0.1\"",
+    ));
     let lines = wait_for_lines(&client, "timeout", 1, Duration::from_secs(20));
     assert!(lines[0].contains("after_ms="), "{}", lines[0]);
 }

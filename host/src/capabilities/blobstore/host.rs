@@ -47,9 +47,9 @@ impl wit::Host for BlobView<'_> {
         if let Err(e) = self.blob.check_container(&name) {
             return Ok(Err(e));
         }
-        match self.blob.store.container_created(&name).await {
-            Ok(Some(_)) => Ok(Ok(self.table.push(Container { name })?)),
-            Ok(None) => Ok(Err(missing(&name))),
+        match self.blob.store.container_exists(&name).await {
+            Ok(true) => Ok(Ok(self.table.push(Container { name })?)),
+            Ok(false) => Ok(Err(missing(&name))),
             Err(e) => Ok(Err(e)),
         }
     }

@@ -16,7 +16,8 @@
 //! sentence naming the operation, container and object, because that string
 //! is all a component gets (`wasi:blobstore` errors are strings).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,6 +43,11 @@ pub struct Store {
     backend: &'static str,
     key_prefix: String,
     timeout: Duration,
+    /// Containers known to exist: opening one of them (which every
+    /// `get-container` does, typically once per request or message) costs
+    /// no round trip. Only this host's own `delete-container` forgets one;
+    /// a container deleted behind its back still takes writes, as a prefix.
+    known: Mutex<HashSet<String>>,
 }
 
 impl Store {
@@ -73,6 +79,7 @@ impl Store {
             backend,
             key_prefix: config.key_prefix.clone(),
             timeout,
+            known: Mutex::default(),
         })
     }
 
@@ -148,6 +155,18 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a container exists, from memory once it was seen to.
+    pub async fn container_exists(&self, container: &str) -> Result<bool, String> {
+        if self.known.lock().unwrap().contains(container) {
+            return Ok(true);
+        }
+        let exists = self.container_created(container).await?.is_some();
+        if exists {
+            self.known.lock().unwrap().insert(container.to_owned());
+        }
+        Ok(exists)
+    }
+
     /// When a container was created (Unix seconds), or `None` if it does not
     /// exist. A folder of objects put there by other means (say, uploaded
     /// to MinIO by hand) counts as a container too.
@@ -163,6 +182,7 @@ impl Store {
 
     /// Deletes a container with every object in it.
     pub async fn delete_container(&self, container: &str) -> Result<(), String> {
+        self.known.lock().unwrap().remove(container);
         self.delete_all(container, true).await
     }
 

@@ -68,7 +68,13 @@ pub trait Backend: Send + Sync + 'static {
     /// atomically, keeping its expiry; returns the new value.
     fn increment(&self, bucket: &str, key: &str, delta: u64) -> Op<u64>;
     fn get_many(&self, bucket: &str, keys: Vec<String>) -> Op<Vec<Option<Vec<u8>>>>;
-    fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()>;
+    /// Sets every entry, each with `ttl` when given (without: no expiry).
+    fn set_many(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<()>;
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()>;
     /// About `limit` keys from `cursor` (0 to start). Every key present for
     /// the whole listing is returned at least once.
@@ -199,7 +205,9 @@ impl Store {
         &self,
         bucket: &str,
         entries: Vec<(String, Vec<u8>)>,
+        ttl_ms: Option<u64>,
     ) -> Result<(), Failure> {
+        let ttl = ttl_ms.map(validate::ttl).transpose()?;
         validate::batch(entries.len())?;
         for (key, value) in &entries {
             validate::key(key)?;
@@ -208,7 +216,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        self.run("set-many", self.backend.set_many(bucket, entries))
+        self.run("set-many", self.backend.set_many(bucket, entries, ttl))
             .await
     }
 

@@ -150,7 +150,10 @@ impl batch::Host for KeyValueView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Outcome<()> {
         let (bucket, store) = self.bucket(&bucket)?;
-        Ok(store.set_many(&bucket, key_values).await.map_err(other))
+        Ok(store
+            .set_many(&bucket, key_values, None)
+            .await
+            .map_err(other))
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
@@ -170,6 +173,19 @@ impl keyvalue_ext::Host for KeyValueView<'_> {
         let (bucket, store) = self.bucket(&bucket)?;
         Ok(store
             .set(&bucket, &key, value, Some(ttl_ms))
+            .await
+            .map_err(other))
+    }
+
+    async fn set_many_with_ttl(
+        &mut self,
+        bucket: Resource<Bucket>,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_ms: u64,
+    ) -> Outcome<()> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .set_many(&bucket, entries, Some(ttl_ms))
             .await
             .map_err(other))
     }

@@ -216,7 +216,12 @@ impl Backend for RedisBackend {
         )
     }
 
-    fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()> {
+    fn set_many(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<()> {
         let entries: Vec<(String, Vec<u8>)> = entries
             .into_iter()
             .map(|(k, v)| (self.full_key(bucket, &k), v))
@@ -224,8 +229,25 @@ impl Backend for RedisBackend {
         self.op(move |mut c| async move {
             let mut pipe = redis::pipe();
             pipe.atomic();
-            for chunk in entries.chunks(CHUNK) {
-                pipe.cmd("MSET").arg(chunk).ignore();
+            match ttl {
+                // MSET cannot set expiries: one SET PX each, still one
+                // round trip.
+                Some(ttl) => {
+                    let ms = ttl.as_millis() as u64;
+                    for (key, value) in &entries {
+                        pipe.cmd("SET")
+                            .arg(key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(ms)
+                            .ignore();
+                    }
+                }
+                None => {
+                    for chunk in entries.chunks(CHUNK) {
+                        pipe.cmd("MSET").arg(chunk).ignore();
+                    }
+                }
             }
             pipe.exec_async(&mut c).await?;
             Ok(())

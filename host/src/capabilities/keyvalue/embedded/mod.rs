@@ -205,13 +205,19 @@ impl Backend for EmbeddedBackend {
         })
     }
 
-    fn set_many(&self, bucket: &str, entries: Vec<(String, Vec<u8>)>) -> Op<()> {
+    fn set_many(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<()> {
         let bucket = bucket.to_owned();
-        self.op(move |db, _| {
+        self.op(move |db, now| {
+            let expires = expiry(now, ttl);
             write(db, true, |w| {
                 entries
                     .iter()
-                    .try_for_each(|(k, v)| w.put(&bucket, k, v, 0))
+                    .try_for_each(|(k, v)| w.put(&bucket, k, v, expires))
             })
         })
     }

@@ -105,6 +105,7 @@ macro_rules! on_both {
 on_both!(
     set_get_exists_delete,
     ttl_expires_and_reports_what_is_left,
+    set_many_with_ttl_expires_together,
     set_if_absent_sets_once,
     increment_counts_in_decimal,
     batch_operations,
@@ -167,6 +168,36 @@ async fn ttl_expires_and_reports_what_is_left(store: Store, _: Kind) {
     assert_eq!(store.ttl("b", "long").await.unwrap(), None);
     let err = store
         .set("b", "k", b"v".to_vec(), Some(0))
+        .await
+        .unwrap_err();
+    assert!(err.0.contains("ttl-ms must be at least 1"), "{err}");
+}
+
+async fn set_many_with_ttl_expires_together(store: Store, _: Kind) {
+    let entries: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| (format!("client:{i}"), format!("v{i}").into_bytes()))
+        .collect();
+    store.set_many("b", entries, Some(400)).await.unwrap();
+    store.set("b", "other", b"x".to_vec(), None).await.unwrap();
+    for i in [0, 567, 999] {
+        let key = format!("client:{i}");
+        assert_eq!(
+            store.get("b", &key).await.unwrap(),
+            Some(format!("v{i}").into_bytes())
+        );
+        let left = store.ttl("b", &key).await.unwrap().expect("has a ttl");
+        assert!(left > 0 && left <= 400, "{left}");
+    }
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    for i in [0, 567, 999] {
+        assert!(!store.exists("b", &format!("client:{i}")).await.unwrap());
+    }
+    assert!(
+        store.exists("b", "other").await.unwrap(),
+        "keys outside the call keep living"
+    );
+    let err = store
+        .set_many("b", vec![("k".into(), vec![])], Some(0))
         .await
         .unwrap_err();
     assert!(err.0.contains("ttl-ms must be at least 1"), "{err}");
@@ -249,7 +280,7 @@ async fn batch_operations(store: Store, _: Kind) {
     let entries: Vec<(String, Vec<u8>)> = (0..5)
         .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
         .collect();
-    store.set_many("b", entries).await.unwrap();
+    store.set_many("b", entries, None).await.unwrap();
     let keys = vec!["k0".to_owned(), "missing".to_owned(), "k4".to_owned()];
     let got = store.get_many("b", keys).await.unwrap();
     assert_eq!(
@@ -268,7 +299,7 @@ async fn batch_operations(store: Store, _: Kind) {
     assert!(!store.exists("b", "k1").await.unwrap());
     assert!(store.exists("b", "k2").await.unwrap());
     assert_eq!(store.get_many("b", vec![]).await.unwrap(), vec![]);
-    store.set_many("b", vec![]).await.unwrap();
+    store.set_many("b", vec![], None).await.unwrap();
     store.delete_many("b", vec![]).await.unwrap();
     let too_many: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
     let err = store.get_many("b", too_many).await.unwrap_err();
@@ -281,7 +312,7 @@ async fn list_keys_pages_through_everything(store: Store, kind: Kind) {
         .iter()
         .map(|k| (k.clone(), b"v".to_vec()))
         .collect();
-    store.set_many("paged", entries).await.unwrap();
+    store.set_many("paged", entries, None).await.unwrap();
     store
         .set("paged", "gone", b"v".to_vec(), Some(1))
         .await
@@ -341,7 +372,11 @@ async fn keys_are_validated(store: Store, _: Kind) {
         .unwrap_err();
     assert!(err.0.contains("limit is 1024"), "{err}");
     let err = store
-        .set_many("b", vec![("ok".into(), vec![]), (String::new(), vec![])])
+        .set_many(
+            "b",
+            vec![("ok".into(), vec![]), (String::new(), vec![])],
+            None,
+        )
         .await
         .unwrap_err();
     assert!(err.0.contains("key is empty"), "{err}");
