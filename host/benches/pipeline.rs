@@ -5,9 +5,10 @@
 //!
 //! Backends (`PIPELINE_BACKENDS`, default "embedded,real"):
 //! - `embedded`: the defaults (redb key-value, embedded queue, files);
-//! - `real`: Redis and RabbitMQ on this machine and an S3 server (moto on
-//!   loopback, started the way the tests start it), under a random prefix
-//!   that is deleted afterwards.
+//! - `real`: Redis and RabbitMQ on this machine and an S3 server on
+//!   loopback (`PIPELINE_S3`: `s3s-fs` by default, installed with cargo if
+//!   missing; or `moto`, the tests' server), under a random prefix that is
+//!   deleted afterwards.
 //!
 //! The host runs `transactions` and `worker` with the shipped `corral.toml`
 //! settings (worker: prefetch 64, concurrency 8). The status is polled every
@@ -24,6 +25,8 @@
 mod moto;
 #[path = "../tests/support/rabbit.rs"]
 mod rabbit;
+#[path = "support/s3s_fs.rs"]
+mod s3s_fs;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -65,33 +68,16 @@ fn main() -> anyhow::Result<()> {
             ))?,
             "real" => {
                 let prefix = rabbit::random_prefix("bench-pipeline");
-                let s3 = moto::Moto::start();
-                let sections = format!(
-                    r#"
-[keyvalue]
-backend = "redis"
-url = "redis://127.0.0.1:6379"
-key_prefix = "{prefix}"
-
-[messaging]
-backend = "amqp"
-url = "amqp://guest:guest@127.0.0.1:5672/%2f"
-queue_prefix = "{prefix}"
-
-[blobstore]
-backend = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-access_key_id = "test"
-secret_access_key = "test"
-key_prefix = "{prefix}"
-"#,
-                    endpoint = s3.endpoint,
-                    bucket = moto::BUCKET,
-                );
-                let moto_pid = s3_pid(&s3);
+                let s3 = S3Server::start(&env_or("PIPELINE_S3", "s3s-fs".to_string()))?;
+                let sections = real_sections(&prefix, &s3);
                 let run = runtime.block_on(run_pipeline(
-                    "real", &sections, moto_pid, &file, records, poll, timeout,
+                    "real",
+                    &sections,
+                    Some(s3.pid()),
+                    &file,
+                    records,
+                    poll,
+                    timeout,
                 ));
                 drop(s3);
                 rabbit::delete_queues_blocking(&prefix);
@@ -134,6 +120,64 @@ key_prefix = "{prefix}"
         }))?
     );
     Ok(())
+}
+
+/// The S3 server of the `real` run: `s3s-fs` (default; Rust, what a
+/// single-node S3 costs) or `moto` (Python; what the tests use).
+enum S3Server {
+    S3sFs(s3s_fs::S3sFs),
+    Moto(moto::Moto),
+}
+
+impl S3Server {
+    fn start(kind: &str) -> anyhow::Result<Self> {
+        match kind {
+            "s3s-fs" => Ok(Self::S3sFs(s3s_fs::S3sFs::start()?)),
+            "moto" => Ok(Self::Moto(moto::Moto::start())),
+            other => anyhow::bail!("PIPELINE_S3={other:?}: s3s-fs or moto"),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Self::S3sFs(s) => s.pid(),
+            Self::Moto(m) => s3_pid(m).unwrap_or(0),
+        }
+    }
+}
+
+/// Redis, RabbitMQ and `s3` as the host's backends, under `prefix`.
+fn real_sections(prefix: &str, s3: &S3Server) -> String {
+    let (endpoint, bucket, key, secret) = match s3 {
+        S3Server::S3sFs(s) => (
+            s.endpoint.as_str(),
+            s3s_fs::BUCKET,
+            s3s_fs::ACCESS_KEY,
+            s3s_fs::SECRET_KEY,
+        ),
+        S3Server::Moto(m) => (m.endpoint.as_str(), moto::BUCKET, "test", "test"),
+    };
+    format!(
+        r#"
+[keyvalue]
+backend = "redis"
+url = "redis://127.0.0.1:6379"
+key_prefix = "{prefix}"
+
+[messaging]
+backend = "amqp"
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+queue_prefix = "{prefix}"
+
+[blobstore]
+backend = "s3"
+endpoint = "{endpoint}"
+bucket = "{bucket}"
+access_key_id = "{key}"
+secret_access_key = "{secret}"
+key_prefix = "{prefix}"
+"#
+    )
 }
 
 /// `n` valid, unique, unsuspicious records (as `tests/e2e/pipeline.rs`).
@@ -331,7 +375,7 @@ fn up_line(log: &Path) -> Option<String> {
 async fn run_pipeline(
     name: &str,
     sections: &str,
-    moto_pid: Option<u32>,
+    s3_pid: Option<u32>,
     file: &[u8],
     records: usize,
     poll: Duration,
@@ -357,7 +401,7 @@ async fn run_pipeline(
                 .into_iter()
                 .map(|p| ("rabbitmq".into(), p)),
         );
-        watched.extend(moto_pid.map(|p| ("moto".into(), p)));
+        watched.extend(s3_pid.filter(|p| *p != 0).map(|p| ("s3".into(), p)));
     }
     let cpu_before: Vec<f64> = watched.iter().map(|(_, p)| cpu_seconds(*p)).collect();
 

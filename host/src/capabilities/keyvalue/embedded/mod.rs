@@ -11,23 +11,26 @@
 //!
 //! An expired entry is absent to every read at once; it is physically removed
 //! by the read that finds it (lazily), by any write to it, or by the sweep.
-//! redb is blocking, so every operation runs on tokio's blocking pool. The
-//! file is opened on first use, not at start-up, so that `corral check` and
+//! redb is blocking, so reads run on tokio's blocking pool and durable
+//! writes go to one writer thread that commits them in groups (`commits`).
+//! The file is opened on first use, not at start-up, so that `corral check` and
 //! hosts whose components use no key-value never create or lock it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::FutureExt as _;
 use redb::{Database, ReadableDatabase as _};
 
 use super::backend::{Backend, Failure, KeyPage, Op};
 use super::validate;
+use commits::{Committer, now_ms};
 use tables::{
-    ENTRIES, Lookup, decode, expiry, fail, live, open, read, read_many, read_one, sweep, write,
+    ENTRIES, Lookup, Write, decode, expiry, fail, live, open, read, read_many, read_one, sweep,
 };
 
+mod commits;
 mod tables;
 
 /// How often expired entries are swept when nothing reads them.
@@ -38,7 +41,14 @@ pub struct EmbeddedBackend(Arc<Inner>);
 struct Inner {
     path: PathBuf,
     sweep_interval: Duration,
-    db: Mutex<Option<Arc<Database>>>,
+    db: Mutex<Option<Opened>>,
+}
+
+/// The open database and its writer.
+#[derive(Clone)]
+struct Opened {
+    db: Arc<Database>,
+    committer: Arc<Committer>,
 }
 
 impl EmbeddedBackend {
@@ -57,9 +67,28 @@ impl EmbeddedBackend {
     ) -> Op<T> {
         let inner = self.0.clone();
         async move {
-            tokio::task::spawn_blocking(move || f(&*inner.database()?, now_ms()))
+            tokio::task::spawn_blocking(move || f(&inner.database()?.db, now_ms()))
                 .await
                 .map_err(|e| Failure(format!("embedded store task failed: {e}")))?
+        }
+        .boxed()
+    }
+
+    /// Commits `f` durably, grouped with concurrent writes (`commits`).
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Write<'_>, u64) -> Result<T, Failure> + Send + 'static,
+    ) -> Op<T> {
+        let inner = self.0.clone();
+        async move {
+            let opened = match inner.opened() {
+                Some(opened) => opened,
+                // Opening reads the file: not on a runtime thread.
+                None => tokio::task::spawn_blocking(move || inner.database())
+                    .await
+                    .map_err(|e| Failure(format!("embedded store task failed: {e}")))??,
+            };
+            opened.committer.submit(f).await
         }
         .boxed()
     }
@@ -68,19 +97,24 @@ impl EmbeddedBackend {
     #[cfg(test)]
     pub fn stored_entries(&self) -> Result<u64, Failure> {
         use redb::ReadableTableMetadata as _;
-        let db = self.0.database()?;
+        let db = self.0.database()?.db;
         let txn = db.begin_read().map_err(fail)?;
         txn.open_table(ENTRIES).map_err(fail)?.len().map_err(fail)
     }
 }
 
 impl Inner {
+    /// The database if it is open already.
+    fn opened(&self) -> Option<Opened> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The database, opened (and its tables created) on first use. A failure
     /// is not remembered: the next operation tries again.
-    fn database(&self) -> Result<Arc<Database>, Failure> {
+    fn database(&self) -> Result<Opened, Failure> {
         let mut slot = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(db) = slot.as_ref() {
-            return Ok(db.clone());
+        if let Some(opened) = slot.as_ref() {
+            return Ok(opened.clone());
         }
         let db = open(&self.path).map_err(|e| {
             let message = format!(
@@ -91,10 +125,16 @@ impl Inner {
             Failure(message)
         })?;
         let db = Arc::new(db);
+        let committer = Committer::start(db.clone())
+            .map_err(|e| Failure(format!("cannot start the embedded store's writer: {e}")))?;
         spawn_sweeper(Arc::downgrade(&db), self.sweep_interval);
         tracing::info!(path = %self.path.display(), "keyvalue: embedded store opened");
-        *slot = Some(db.clone());
-        Ok(db)
+        let opened = Opened {
+            db,
+            committer: Arc::new(committer),
+        };
+        *slot = Some(opened.clone());
+        Ok(opened)
     }
 }
 
@@ -119,12 +159,6 @@ fn spawn_sweeper(db: Weak<Database>, interval: Duration) {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Backend for EmbeddedBackend {
     fn describe(&self) -> String {
         format!("the embedded store {}", self.0.path.display())
@@ -137,7 +171,7 @@ impl Backend for EmbeddedBackend {
 
     fn set(&self, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Op<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.op(move |db, now| write(db, true, |w| w.put(&bucket, &key, &value, expiry(now, ttl))))
+        self.write(move |w, now| w.put(&bucket, &key, &value, expiry(now, ttl)))
     }
 
     fn set_if_absent(
@@ -148,20 +182,18 @@ impl Backend for EmbeddedBackend {
         ttl: Option<Duration>,
     ) -> Op<bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.op(move |db, now| {
-            write(db, true, |w| {
-                if let Lookup::Live(..) = read(&w.entries, &bucket, &key, now)? {
-                    return Ok(false);
-                }
-                w.put(&bucket, &key, &value, expiry(now, ttl))?;
-                Ok(true)
-            })
+        self.write(move |w, now| {
+            if let Lookup::Live(..) = read(&w.entries, &bucket, &key, now)? {
+                return Ok(false);
+            }
+            w.put(&bucket, &key, &value, expiry(now, ttl))?;
+            Ok(true)
         })
     }
 
     fn delete(&self, bucket: &str, key: &str) -> Op<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.op(move |db, _| write(db, true, |w| w.remove(&bucket, &key)))
+        self.write(move |w, _| w.remove(&bucket, &key))
     }
 
     fn exists(&self, bucket: &str, key: &str) -> Op<bool> {
@@ -179,16 +211,14 @@ impl Backend for EmbeddedBackend {
 
     fn increment(&self, bucket: &str, key: &str, delta: u64) -> Op<u64> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.op(move |db, now| {
-            write(db, true, |w| {
-                let (at, current) = match read(&w.entries, &bucket, &key, now)? {
-                    Lookup::Live(at, value) => (at, validate::counter(&value)?),
-                    Lookup::Absent | Lookup::Expired => (0, 0),
-                };
-                let new = validate::add(current, delta)?;
-                w.put(&bucket, &key, new.to_string().as_bytes(), at)?;
-                validate::counter_result(new)
-            })
+        self.write(move |w, now| {
+            let (at, current) = match read(&w.entries, &bucket, &key, now)? {
+                Lookup::Live(at, value) => (at, validate::counter(&value)?),
+                Lookup::Absent | Lookup::Expired => (0, 0),
+            };
+            let new = validate::add(current, delta)?;
+            w.put(&bucket, &key, new.to_string().as_bytes(), at)?;
+            validate::counter_result(new)
         })
     }
 
@@ -212,23 +242,17 @@ impl Backend for EmbeddedBackend {
         ttl: Option<Duration>,
     ) -> Op<()> {
         let bucket = bucket.to_owned();
-        self.op(move |db, now| {
+        self.write(move |w, now| {
             let expires = expiry(now, ttl);
-            write(db, true, |w| {
-                entries
-                    .iter()
-                    .try_for_each(|(k, v)| w.put(&bucket, k, v, expires))
-            })
+            entries
+                .iter()
+                .try_for_each(|(k, v)| w.put(&bucket, k, v, expires))
         })
     }
 
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()> {
         let bucket = bucket.to_owned();
-        self.op(move |db, _| {
-            write(db, true, |w| {
-                keys.iter().try_for_each(|k| w.remove(&bucket, k))
-            })
-        })
+        self.write(move |w, _| keys.iter().try_for_each(|k| w.remove(&bucket, k)))
     }
 
     fn list_keys(&self, bucket: &str, cursor: u64, limit: usize) -> Op<KeyPage> {

@@ -106,6 +106,7 @@ on_both!(
     set_get_exists_delete,
     ttl_expires_and_reports_what_is_left,
     set_many_with_ttl_expires_together,
+    concurrent_writes_each_get_their_own_answer,
     set_if_absent_sets_once,
     increment_counts_in_decimal,
     batch_operations,
@@ -201,6 +202,58 @@ async fn set_many_with_ttl_expires_together(store: Store, _: Kind) {
         .await
         .unwrap_err();
     assert!(err.0.contains("ttl-ms must be at least 1"), "{err}");
+}
+
+/// Many writers at once (the embedded store commits them in groups): each
+/// gets the answer it would get alone, and a failing one spoils no other.
+async fn concurrent_writes_each_get_their_own_answer(store: Store, _: Kind) {
+    store
+        .set("b", "text", b"not a number".to_vec(), None)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let won = store
+                    .set_if_absent("b", "lock", format!("{i}").into_bytes(), None)
+                    .await
+                    .unwrap();
+                let counted = store.increment("b", "counter", 1).await.unwrap();
+                let refused = store.increment("b", "text", 1).await.is_err();
+                store
+                    .set("b", &format!("own:{i}"), vec![i as u8], None)
+                    .await
+                    .unwrap();
+                (won, counted, refused)
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    let mut counts = Vec::new();
+    for task in tasks {
+        let (won, counted, refused) = task.await.unwrap();
+        winners += usize::from(won);
+        counts.push(counted);
+        assert!(refused, "incrementing text must fail");
+    }
+    assert_eq!(winners, 1, "exactly one set-if-absent wins");
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=64).collect::<Vec<u64>>(),
+        "every increment seen once"
+    );
+    for i in 0..64 {
+        assert_eq!(
+            store.get("b", &format!("own:{i}")).await.unwrap(),
+            Some(vec![i as u8])
+        );
+    }
+    assert_eq!(
+        store.get("b", "text").await.unwrap(),
+        Some(b"not a number".to_vec())
+    );
 }
 
 async fn set_if_absent_sets_once(store: Store, _: Kind) {
