@@ -424,7 +424,7 @@ async fn run_pipeline(
     let mut polls = 0;
     let last = loop {
         let (status, body) = send(
-            http::Request::get(format!("{}/api/transactions/{batch}", host.url))
+            http::Request::get(format!("{}/api/transactions/{batch}?records=false", host.url))
                 .body(Full::default())?,
         )
         .await?;

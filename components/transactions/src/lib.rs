@@ -6,6 +6,7 @@
 //! | GET    | `/` , `/transactions`       | the upload page                       |
 //! | POST   | `/api/transactions`         | validate, store, queue; 202 + batch   |
 //! | GET    | `/api/transactions/{batch}` | progress and each record's result     |
+//! |        | `...?records=false`         | progress only (counts, no record list)|
 //! | GET    | `/api/clients/{_id}`        | the client's cached data and its TTL  |
 //!
 //! Configuration (`[component.config]`): `max_records` (default 10000),
@@ -30,7 +31,8 @@ impl Handler for Transactions {
             ("POST", "/api/transactions") => upload::accept(&request),
             (_, "/api/transactions") => Response::method_not_allowed(&request.method, "POST"),
             ("GET", _) if path.starts_with("/api/transactions/") => {
-                batch::status(&path["/api/transactions/".len()..])
+                let with_records = request.query_param("records").as_deref() != Some("false");
+                batch::status(&path["/api/transactions/".len()..], with_records)
             }
             ("GET", _) if path.starts_with("/api/clients/") => {
                 batch::client(&path["/api/clients/".len()..])
