@@ -87,7 +87,12 @@ impl Handler for Probe {
         let exchange = request.query_param("exchange");
         let queue = request.query_param("queue");
         if exchange.is_none() && queue.is_none() {
-            return Response::error(400, "invalid", Some("queue"), "queue or exchange is required");
+            return Response::error(
+                400,
+                "invalid",
+                Some("queue"),
+                "queue or exchange is required",
+            );
         }
         let key = request.query_param("key").unwrap_or_default();
         let id = request.query_param("id").unwrap_or_else(|| "m".into());

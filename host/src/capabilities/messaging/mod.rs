@@ -278,3 +278,46 @@ impl wit::Host for MessagingHandle {
         Ok(self.0.publish(target, messages).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_grant_naming_an_undeclared_exchange_refuses_the_deploy() {
+        let config = Config::from_toml(
+            r#"
+            [[messaging.exchanges]]
+            name = "events"
+            kind = "fanout"
+            bindings = [ { queue = "audit" } ]
+
+            [[component]]
+            name = "c"
+            wasm = "c.wasm"
+            routes = ["/c"]
+            "#,
+            Path::new("/etc/corral"),
+            Path::new("corral.toml"),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let messaging = Messaging::new(&config).unwrap();
+        let component = &config.components[0];
+        let grant = |exchanges: &[&str]| Grant {
+            publish: Vec::new(),
+            exchanges: exchanges.iter().map(|e| e.to_string()).collect(),
+        };
+        let prepared = messaging.prepare(component, grant(&["events"])).unwrap();
+        assert!(prepared.exchanges.contains("events"));
+        let Err(error) = messaging.prepare(component, grant(&["evnets"])) else {
+            panic!("an undeclared exchange was accepted");
+        };
+        let text = error.to_string();
+        assert!(text.contains("grants.messaging.exchanges"), "{text}");
+        assert!(text.contains("evnets"), "{text}");
+    }
+}
