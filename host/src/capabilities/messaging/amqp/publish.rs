@@ -60,7 +60,6 @@ enum Failure {
 impl Publisher {
     /// Declares what `route` needs and publishes `items` along it.
     pub async fn send(&self, route: &Route, items: &[Outgoing]) -> Result<(), PublishError> {
-        let target = route.describe();
         let ms = self.confirm_timeout.as_millis();
         let deadline = Instant::now() + self.confirm_timeout;
         let mut pending: Vec<usize> = (0..items.len()).collect();
@@ -91,13 +90,14 @@ impl Publisher {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(Failure::Nack)) => {
                     return Err(PublishError::Rejected(format!(
-                        "RabbitMQ refused the message for {target} (negative confirm)"
+                        "RabbitMQ refused the message for {} (negative confirm)",
+                        route.describe()
                     )));
                 }
                 Ok(Err(Failure::Returned(why))) => {
                     let exchange = route.exchange.as_ref().expect("only exchanges return");
                     if redeclared {
-                        tracing::debug!(%target, "unroutable: {why}");
+                        tracing::debug!(destination = %route.describe(), "unroutable: {why}");
                         return Err(PublishError::Unroutable {
                             exchange: exchange.logical.clone(),
                             routing_key: route.routing_key.clone(),
@@ -110,7 +110,7 @@ impl Publisher {
                     }
                 }
                 Ok(Err(Failure::Retry(error))) => {
-                    tracing::debug!(%target, generation = link.generation, "publish attempt failed: {error}");
+                    tracing::debug!(destination = %route.describe(), generation = link.generation, "publish attempt failed: {error}");
                     self.links.suspect(&link);
                     last_error = Some(error);
                     tokio::time::sleep_until((Instant::now() + RETRY_PAUSE).min(deadline)).await;
