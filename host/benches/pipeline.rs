@@ -424,8 +424,11 @@ async fn run_pipeline(
     let mut polls = 0;
     let last = loop {
         let (status, body) = send(
-            http::Request::get(format!("{}/api/transactions/{batch}?records=false", host.url))
-                .body(Full::default())?,
+            http::Request::get(format!(
+                "{}/api/transactions/{batch}?records=false",
+                host.url
+            ))
+            .body(Full::default())?,
         )
         .await?;
         polls += 1;

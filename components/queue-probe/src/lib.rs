@@ -18,7 +18,8 @@
 //!
 //! `POST /queue-probe/publish?queue=Q&id=ID[&count=N]` publishes the request
 //! body (N copies with ids `ID-0`..`ID-(N-1)`, in one batch) through the
-//! component's messaging grant.
+//! component's messaging grant. With `exchange=E&key=K` instead of
+//! `queue=Q`, it publishes to exchange E with routing key K.
 
 use corral_sdk::http::{Handler, Request, Response};
 use corral_sdk::log;
@@ -83,9 +84,17 @@ impl Handler for Probe {
         if request.method != "POST" || request.path != "/queue-probe/publish" {
             return Response::not_found(&request.path);
         }
-        let Some(queue) = request.query_param("queue") else {
-            return Response::error(400, "invalid", Some("queue"), "queue is required");
-        };
+        let exchange = request.query_param("exchange");
+        let queue = request.query_param("queue");
+        if exchange.is_none() && queue.is_none() {
+            return Response::error(
+                400,
+                "invalid",
+                Some("queue"),
+                "queue or exchange is required",
+            );
+        }
+        let key = request.query_param("key").unwrap_or_default();
         let id = request.query_param("id").unwrap_or_else(|| "m".into());
         let count: usize = request
             .query_param("count")
@@ -97,11 +106,16 @@ impl Handler for Probe {
                 .with_id(id)
                 .with_header("sent-by", "queue-probe")
         };
-        let result = if count == 1 {
-            messaging::publish(&queue, &message(id))
-        } else {
-            let batch: Vec<Message> = (0..count).map(|i| message(format!("{id}-{i}"))).collect();
-            messaging::publish_batch(&queue, &batch)
+        let batch: Vec<Message> = match count {
+            1 => vec![message(id)],
+            _ => (0..count).map(|i| message(format!("{id}-{i}"))).collect(),
+        };
+        let queue = queue.unwrap_or_default();
+        let result = match (&exchange, batch.as_slice()) {
+            (Some(exchange), [one]) => messaging::publish_to_exchange(exchange, &key, one),
+            (Some(exchange), many) => messaging::publish_batch_to_exchange(exchange, &key, many),
+            (None, [one]) => messaging::publish(&queue, one),
+            (None, many) => messaging::publish_batch(&queue, many),
         };
         match result {
             Ok(()) => Response::json(200, &serde_json::json!({ "published": count })),

@@ -1,12 +1,15 @@
-//! Publishing to queues through `corral:platform/messaging`.
+//! Publishing to queues and exchanges through `corral:platform/messaging`.
 //!
 //! Every publish is confirmed: `Ok` means the broker (RabbitMQ, or the
 //! host's embedded queue) has stored the message durably. A component may
-//! publish only to the queues its `grants.messaging.publish` lists.
+//! publish only to the queues its `grants.messaging.publish` lists, and to
+//! the exchanges its `grants.messaging.exchanges` lists (exchanges and
+//! their bindings are declared in the host's `[[messaging.exchanges]]`).
 //!
 //! ```ignore
 //! use corral_sdk::messaging::{self, Message};
 //! messaging::publish("transactions", &Message::json(&event).with_id("batch-7"))?;
+//! messaging::publish_to_exchange("events", "user.created", &Message::json(&user))?;
 //! ```
 
 use serde::Serialize;
@@ -76,7 +79,33 @@ pub fn publish_batch(queue: &str, messages: &[Message]) -> Result<(), Error> {
     wit::publish_batch(queue, messages)
 }
 
+/// Publishes `message` to `exchange` with `routing_key`: every bound queue
+/// whose binding matches gets a copy. A key no binding matches is
+/// `Error::Rejected` (see [`Error::is_unroutable`]), never a silent drop.
+pub fn publish_to_exchange(
+    exchange: &str,
+    routing_key: &str,
+    message: &Message,
+) -> Result<(), Error> {
+    wit::publish_to_exchange(exchange, routing_key, message)
+}
+
+/// Publishes `messages` to `exchange` with `routing_key`, confirmed together.
+pub fn publish_batch_to_exchange(
+    exchange: &str,
+    routing_key: &str,
+    messages: &[Message],
+) -> Result<(), Error> {
+    wit::publish_batch_to_exchange(exchange, routing_key, messages)
+}
+
 impl Error {
+    /// Whether a publish to an exchange was refused because no binding
+    /// matched its routing key.
+    pub fn is_unroutable(&self) -> bool {
+        matches!(self, Error::Rejected(m) if m.starts_with("unroutable:"))
+    }
+
     /// A stable code for error bodies: `not_granted`, `unavailable`,
     /// `rejected`, `invalid`.
     pub fn code(&self) -> &'static str {

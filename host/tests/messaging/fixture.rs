@@ -1,6 +1,7 @@
 //! One broker backend under test: RabbitMQ (through a cuttable proxy, with
 //! a random queue prefix so that runs never see each other's queues) or
-//! the embedded queue (in a temporary folder).
+//! the embedded queue (in a temporary folder). Both know the same
+//! exchanges ([`exchanges`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,9 @@ use std::time::Duration;
 use corral::capabilities::messaging::amqp::Amqp;
 use corral::capabilities::messaging::amqp::topology::Topology;
 use corral::capabilities::messaging::embedded::Embedded;
+use corral::capabilities::messaging::routing::ExchangeKind;
 use corral::capabilities::messaging::{
-    Broker, Delivery, Message, PublishError, Subscribe, Subscription,
+    BindingConfig, Broker, Delivery, ExchangeConfig, Message, PublishError, Subscribe, Subscription,
 };
 
 use crate::proxy::Proxy;
@@ -44,7 +46,7 @@ impl Fixture {
         let prefix = random_prefix("test");
         let broker = Arc::new(Amqp::start(
             &proxy.url(),
-            Topology::new(&prefix, []),
+            Topology::new(&prefix, []).with_exchanges(exchanges()),
             confirm_timeout,
         ));
         Self {
@@ -57,7 +59,11 @@ impl Fixture {
     pub async fn embedded() -> Self {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let broker = Arc::new(Embedded::open(dir.path(), "").unwrap());
+        let broker = Arc::new(
+            Embedded::open(dir.path(), "")
+                .unwrap()
+                .with_exchanges(exchanges()),
+        );
         Self {
             broker: Some(broker),
             prefix: String::new(),
@@ -84,7 +90,7 @@ impl Fixture {
         let mut tries = 0;
         self.broker = loop {
             match Embedded::open(&path, "") {
-                Ok(broker) => break Some(Arc::new(broker)),
+                Ok(broker) => break Some(Arc::new(broker.with_exchanges(exchanges()))),
                 Err(_) if tries < 100 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -102,6 +108,17 @@ impl Fixture {
         self.broker().publish(queue, messages).await
     }
 
+    pub async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        messages: Vec<Message>,
+    ) -> Result<(), PublishError> {
+        self.broker()
+            .publish_to_exchange(exchange, routing_key, messages)
+            .await
+    }
+
     pub fn subscribe(&self, queue: &str, prefetch: u16) -> Subscription {
         self.broker().subscribe(Subscribe {
             queue: queue.into(),
@@ -112,13 +129,51 @@ impl Fixture {
 }
 
 impl Drop for Fixture {
-    /// Deletes the test's queues on RabbitMQ, even after a failed assertion.
+    /// Deletes the test's queues and exchanges on RabbitMQ, even after a
+    /// failed assertion.
     fn drop(&mut self) {
         if let Kind::Amqp { .. } = &self.kind {
             drop(self.broker.take());
             delete_queues_blocking(&self.prefix);
         }
     }
+}
+
+/// The exchanges both backends are configured with (as
+/// `[[messaging.exchanges]]` would declare them):
+///
+/// * `events` (topic): `audit` ← `user.*`, `mail` ← `user.created`;
+/// * `everyone` (fanout): `fan-a`, `fan-b`;
+/// * `exact` (direct): `direct-a` ← `a`, `direct-b` ← `b`.
+pub fn exchanges() -> Vec<ExchangeConfig> {
+    let exchange = |name: &str, kind, bindings: &[(&str, &str)]| ExchangeConfig {
+        name: name.into(),
+        kind,
+        bindings: bindings
+            .iter()
+            .map(|(queue, key)| BindingConfig {
+                queue: (*queue).into(),
+                key: (*key).into(),
+            })
+            .collect(),
+    };
+    vec![
+        exchange(
+            "events",
+            ExchangeKind::Topic,
+            &[("audit", "user.*"), ("mail", "user.created")],
+        ),
+        exchange(
+            "everyone",
+            ExchangeKind::Fanout,
+            &[("fan-a", ""), ("fan-b", "")],
+        ),
+        exchange(
+            "exact",
+            ExchangeKind::Direct,
+            &[("direct-a", "a"), ("direct-b", "b")],
+        ),
+    ]
 }
 
 pub fn message(body: &str, id: &str) -> Message {

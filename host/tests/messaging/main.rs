@@ -1,9 +1,11 @@
 //! The messaging backends against each other's contract: every case in
 //! `cases` runs on the real RabbitMQ (127.0.0.1:5672, guest/guest, a random
 //! queue prefix per test, queues deleted afterwards) and on the embedded
-//! queue; `outages` has what is specific to each.
+//! queue, and so does every case in `exchanges`; `outages` has what is
+//! specific to each.
 
 mod cases;
+mod exchanges;
 mod fixture;
 mod outages;
 #[path = "../support/proxy.rs"]
@@ -18,9 +20,12 @@ use rabbit::rabbitmq_available;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs `cases::$case` once per backend.
+/// Runs `cases::$case` (or `$module::$case`) once per backend.
 macro_rules! both {
     ($case:ident) => {
+        both!(cases, $case);
+    };
+    ($module:ident, $case:ident) => {
         mod $case {
             use super::*;
 
@@ -30,13 +35,13 @@ macro_rules! both {
                     return;
                 }
                 let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
-                cases::$case(&f).await;
+                $module::$case(&f).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
                 let f = Fixture::embedded().await;
-                cases::$case(&f).await;
+                $module::$case(&f).await;
             }
         }
     };
@@ -46,6 +51,19 @@ both!(publish_consume_ack);
 both!(retry_then_dead_letter);
 both!(reject_dead_letters_directly);
 both!(unsettled_deliveries_come_back);
+both!(exchanges, topic_routes_to_every_matching_queue);
+both!(exchanges, fanout_reaches_every_bound_queue);
+both!(exchanges, direct_matches_whole_keys);
+both!(exchanges, undeclared_exchanges_and_long_keys_are_invalid);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_a_deleted_bound_queue_is_declared_again() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
+    exchanges::amqp_a_deleted_bound_queue_is_declared_again(&f).await;
+}
 
 mod throughput {
     use super::*;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lapin::options::QueueDeleteOptions;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 
 /// Where the test RabbitMQ listens (`CORRAL_TEST_AMQP_ADDR`).
 pub fn rabbitmq_addr() -> String {
@@ -45,7 +45,8 @@ pub fn random_prefix(kind: &str) -> String {
     format!("corral-{kind}-{}-", hex::encode(bytes))
 }
 
-/// Deletes every queue whose name starts with `prefix`. Blocking: runs on
+/// Deletes every queue and exchange whose name starts with `prefix` (the
+/// host prefixes both with `queue_prefix`). Blocking: runs on
 /// its own thread and runtime, so that it works from `Drop` (also during a
 /// panic, inside a test's runtime).
 pub fn delete_queues_blocking(prefix: &str) {
@@ -61,7 +62,8 @@ pub fn delete_queues_blocking(prefix: &str) {
 }
 
 async fn delete_queues(prefix: &str) {
-    let names = queues_with_prefix(prefix);
+    let names = listed_with_prefix("list_queues", prefix);
+    let exchanges = listed_with_prefix("list_exchanges", prefix);
     let Ok(connection) = lapin::Connection::connect(&rabbitmq_url(), Default::default()).await
     else {
         return;
@@ -74,17 +76,26 @@ async fn delete_queues(prefix: &str) {
             .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
             .await;
     }
+    for name in exchanges {
+        let Ok(channel) = connection.create_channel().await else {
+            return;
+        };
+        let _ = channel
+            .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
     let _ = connection.close(200, "OK".into()).await;
 }
 
-/// Queue names starting with `prefix`, from `rabbitmqctl` (the delay queues'
-/// names depend on the delays used, so listing is simplest).
-fn queues_with_prefix(prefix: &str) -> Vec<String> {
+/// Queue (`list_queues`) or exchange (`list_exchanges`) names starting with
+/// `prefix`, from `rabbitmqctl` (the delay queues' names depend on the
+/// delays used, so listing is simplest).
+fn listed_with_prefix(command: &str, prefix: &str) -> Vec<String> {
     let out = std::process::Command::new("rabbitmqctl")
-        .args(["list_queues", "-q", "--no-table-headers", "name"])
+        .args([command, "-q", "--no-table-headers", "name"])
         .output();
     let Ok(out) = out else {
-        eprintln!("rabbitmqctl not available: test queues {prefix}* are left behind");
+        eprintln!("rabbitmqctl not available: test queues and exchanges {prefix}* are left behind");
         return Vec::new();
     };
     String::from_utf8_lossy(&out.stdout)

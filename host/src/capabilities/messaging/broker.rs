@@ -13,8 +13,8 @@
 //!   before the original is removed, so a crash in between duplicates it at
 //!   worst (consumers recognise duplicates by `message-id`).
 //!
-//! Queue names here are the *logical* names components use; each backend
-//! adds `queue_prefix` itself.
+//! Queue and exchange names here are the *logical* names components use;
+//! each backend adds `queue_prefix` itself.
 
 use std::time::Duration;
 
@@ -37,6 +37,16 @@ pub enum PublishError {
     /// The request itself is malformed (name too long, empty queue...).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Published to an exchange, the message matched no binding: nothing
+    /// was stored (AMQP `mandatory` returned it). Final: retrying the same
+    /// key gives the same answer until the bindings change.
+    #[error(
+        "unroutable: no queue bound to exchange {exchange:?} matches routing key {routing_key:?}"
+    )]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 /// A broker backend.
@@ -46,6 +56,18 @@ pub trait Broker: Send + Sync + 'static {
     fn publish<'a>(
         &'a self,
         queue: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+
+    /// Stores `messages`, in order, in every queue bound to the configured
+    /// exchange `exchange` whose binding matches `routing_key` (see
+    /// [`super::routing`]), and returns once all copies are durable. No
+    /// matching binding is [`PublishError::Unroutable`]. An exchange the
+    /// configuration does not declare is [`PublishError::Invalid`].
+    fn publish_to_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
         messages: Vec<Message>,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
 

@@ -5,14 +5,24 @@
 //! [messaging]
 //! backend = "amqp"                   # or "embedded" (the default)
 //! url = "amqp://guest:guest@127.0.0.1:5672/%2f"
-//! queue_prefix = ""                  # prepended to every queue name
+//! queue_prefix = ""                  # prepended to every queue and exchange name
+//!
+//! [[messaging.exchanges]]
+//! name = "events"
+//! kind = "topic"                     # "direct" | "topic" | "fanout"
+//! bindings = [ { queue = "audit", key = "user.*" }, { queue = "mail", key = "user.created" } ]
 //! ```
+//!
+//! Exchanges are declared by the host, not by components: which queue gets
+//! which messages is deployment topology, reviewed with the rest of the
+//! configuration, and it must be the same on both backends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::routing::{ExchangeKind, MAX_KEY};
 use crate::config::{ConfigError, Section, invalid, parse_env_enum, resolve_under};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -38,6 +48,43 @@ pub struct BackendConfig {
     pub path: PathBuf,
     /// How long a publish waits for the broker's confirm.
     pub confirm_timeout_ms: u64,
+    /// Exchanges (and their queue bindings) the host declares, for
+    /// `publish-to-exchange`.
+    pub exchanges: Vec<ExchangeConfig>,
+}
+
+/// One `[[messaging.exchanges]]` entry. Names are logical: `queue_prefix`
+/// is prepended to the exchange and to every bound queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub name: String,
+    pub kind: ExchangeKind,
+    #[serde(default)]
+    pub bindings: Vec<BindingConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConfig {
+    /// Logical queue name.
+    pub queue: String,
+    /// Binding key (a pattern for topic exchanges; none for fanout).
+    #[serde(default)]
+    pub key: String,
+}
+
+impl ExchangeConfig {
+    /// The queues a message published with `routing_key` reaches.
+    pub fn route(&self, routing_key: &str) -> Vec<&str> {
+        super::routing::route(
+            self.kind,
+            self.bindings
+                .iter()
+                .map(|b| (b.queue.as_str(), b.key.as_str())),
+            routing_key,
+        )
+    }
 }
 
 impl Default for BackendConfig {
@@ -48,6 +95,7 @@ impl Default for BackendConfig {
             queue_prefix: String::new(),
             path: PathBuf::from("queue"),
             confirm_timeout_ms: 10_000,
+            exchanges: Vec::new(),
         }
     }
 }
@@ -84,6 +132,137 @@ impl Section for BackendConfig {
                 "must be at least 1",
             ));
         }
+        self.validate_exchanges()
+    }
+}
+
+impl BackendConfig {
+    fn validate_exchanges(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (i, exchange) in self.exchanges.iter().enumerate() {
+            let at = |field: &str| format!("messaging.exchanges[{i}].{field}");
+            let name = &exchange.name;
+            if name.is_empty() {
+                return Err(invalid(at("name"), "must not be empty"));
+            }
+            if self.queue_prefix.len() + name.len() > MAX_KEY {
+                return Err(invalid(
+                    at("name"),
+                    format!("{name:?} is longer than {MAX_KEY} bytes with the queue_prefix"),
+                ));
+            }
+            // RabbitMQ reserves `amq.` (a declaration would be refused).
+            if format!("{}{name}", self.queue_prefix).starts_with("amq.") {
+                return Err(invalid(
+                    at("name"),
+                    "names starting with \"amq.\" are reserved",
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(invalid(at("name"), format!("{name:?} is declared twice")));
+            }
+            if exchange.bindings.is_empty() {
+                return Err(invalid(
+                    at("bindings"),
+                    "an exchange without bindings would refuse every message",
+                ));
+            }
+            for (j, binding) in exchange.bindings.iter().enumerate() {
+                if binding.queue.is_empty() {
+                    return Err(invalid(
+                        at(&format!("bindings[{j}].queue")),
+                        "must not be empty",
+                    ));
+                }
+                exchange
+                    .kind
+                    .check_binding_key(&binding.key)
+                    .map_err(|problem| invalid(at(&format!("bindings[{j}].key")), problem))?;
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn load(messaging: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            &format!("[messaging]\n{messaging}"),
+            Path::new("/etc/corral"),
+            Path::new("corral.toml"),
+            &BTreeMap::new(),
+        )
+    }
+
+    fn error(messaging: &str) -> String {
+        load(messaging).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn exchanges_parse_with_their_bindings() {
+        let config = load(
+            r#"
+            [[messaging.exchanges]]
+            name = "events"
+            kind = "topic"
+            bindings = [ { queue = "audit", key = "user.*" }, { queue = "mail", key = "user.created" } ]
+
+            [[messaging.exchanges]]
+            name = "all"
+            kind = "fanout"
+            bindings = [ { queue = "a" }, { queue = "b" } ]
+            "#,
+        )
+        .unwrap();
+        let events = &config.messaging.exchanges[0];
+        assert_eq!(events.kind, ExchangeKind::Topic);
+        assert_eq!(events.route("user.created"), ["audit", "mail"]);
+        assert!(events.route("order.x").is_empty());
+        assert_eq!(config.messaging.exchanges[1].route("x"), ["a", "b"]);
+    }
+
+    #[test]
+    fn bad_exchanges_are_refused_naming_the_field() {
+        let one = |body: &str| format!("[[messaging.exchanges]]\n{body}\n");
+        let text = error(&one(
+            "name = \"\"\nkind = \"direct\"\nbindings = [{ queue = \"q\" }]",
+        ));
+        assert!(text.contains("messaging.exchanges[0].name"), "{text}");
+        let text = error(&one("name = \"e\"\nkind = \"direct\""));
+        assert!(text.contains("messaging.exchanges[0].bindings"), "{text}");
+        let text = error(&one(
+            "name = \"e\"\nkind = \"topic\"\nbindings = [{ queue = \"q\", key = \"a\" }, { queue = \"q\", key = \"user*\" }]",
+        ));
+        assert!(
+            text.contains("messaging.exchanges[0].bindings[1].key"),
+            "{text}"
+        );
+        let text = error(&one(
+            "name = \"e\"\nkind = \"fanout\"\nbindings = [{ queue = \"q\", key = \"k\" }]",
+        ));
+        assert!(text.contains("bindings[0].key"), "{text}");
+        let text = error(&one(
+            "name = \"e\"\nkind = \"direct\"\nbindings = [{ queue = \"\" }]",
+        ));
+        assert!(text.contains("bindings[0].queue"), "{text}");
+        let text = error(&one(
+            "name = \"amq.topic\"\nkind = \"topic\"\nbindings = [{ queue = \"q\" }]",
+        ));
+        assert!(text.contains("reserved"), "{text}");
+        let twice = one("name = \"e\"\nkind = \"direct\"\nbindings = [{ queue = \"q\" }]");
+        let text = error(&format!("{twice}{twice}"));
+        assert!(text.contains("messaging.exchanges[1].name"), "{text}");
+        assert!(text.contains("twice"), "{text}");
+        // An unknown kind is a parse error that names the kinds.
+        let text = error(&one(
+            "name = \"e\"\nkind = \"headers\"\nbindings = [{ queue = \"q\" }]",
+        ));
+        assert!(text.contains("fanout"), "{text}");
     }
 }

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::{BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, start, wait_lines};
+use super::{
+    BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, publish_to_exchange, start, wait_lines,
+};
 use crate::common::*;
 
 fn ok(reply: &Reply) {
@@ -109,6 +111,33 @@ pub async fn publishing_needs_a_grant(b: &Backend) {
     let reply = publish(&host, "secret", "g", "ack", 1).await;
     let json = assert_error(&reply, 403, "not_granted");
     assert!(json.to_string().contains("secret"), "{json}");
+}
+
+/// Publishing to an exchange from a component: a topic key reaches the
+/// consumer of every matching queue; a key no binding matches is refused
+/// (`rejected`, unroutable), never dropped; an exchange outside the grant
+/// is `not_granted`, declared or not.
+pub async fn exchange_publishing_routes_and_needs_a_grant(b: &Backend) {
+    let host = start(b);
+    ok(&publish_to_exchange(&host, "events", "work.created", "e1", "ack").await);
+    wait_lines(&host, PROBE_LOG, "handled queue=work id=e1 attempt=1", 1).await;
+    ok(&publish_to_exchange(&host, "events", "work.bulk", "e2", "ack").await);
+    wait_lines(&host, PROBE_LOG, "handled queue=work id=e2 attempt=1", 1).await;
+    wait_lines(&host, BULK_LOG, "handled queue=bulk id=e2 attempt=1", 1).await;
+
+    let reply = publish_to_exchange(&host, "events", "order.x", "e3", "ack").await;
+    let json = assert_error(&reply, 502, "rejected");
+    assert!(json.to_string().contains("unroutable"), "{json}");
+    for exchange in ["private", "undeclared"] {
+        let reply = publish_to_exchange(&host, exchange, "", "e4", "ack").await;
+        let json = assert_error(&reply, 403, "not_granted");
+        assert!(json.to_string().contains(exchange), "{json}");
+    }
+    // e1 went to `work` only, and nothing else arrived anywhere.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lines(&host, BULK_LOG, "id=e1 ").is_empty());
+    assert!(lines(&host, PROBE_LOG, "id=e3 ").is_empty());
+    assert!(lines(&host, BULK_LOG, "id=e4 ").is_empty());
 }
 
 /// SIGTERM while a message is being handled: it finishes and is acked, the

@@ -52,7 +52,7 @@ impl Backend {
     }
 
     pub fn sections(&self) -> String {
-        match self {
+        let messaging = match self {
             Self::Embedded { dir } => format!(
                 "[messaging]\nbackend = \"embedded\"\npath = {:?}\n",
                 dir.path().join("queue").display().to_string()
@@ -63,7 +63,8 @@ impl Backend {
                     "[messaging]\nbackend = \"amqp\"\nurl = \"{url}\"\nqueue_prefix = \"{prefix}\"\nconfirm_timeout_ms = 5000\n"
                 )
             }
-        }
+        };
+        messaging + EXCHANGES
     }
 
     pub fn proxy(&self) -> &Proxy {
@@ -84,6 +85,20 @@ impl Drop for Backend {
     }
 }
 
+/// `events` (topic) routes `work.*` to `work` and `work.bulk` to `bulk`
+/// too; `private` (fanout, not granted to anyone) feeds `bulk`.
+const EXCHANGES: &str = r#"
+[[messaging.exchanges]]
+name = "events"
+kind = "topic"
+bindings = [ { queue = "work", key = "work.*" }, { queue = "bulk", key = "work.bulk" } ]
+
+[[messaging.exchanges]]
+name = "private"
+kind = "fanout"
+bindings = [ { queue = "bulk" } ]
+"#;
+
 /// `probe` consumes `work` one message at a time (so its log is in order),
 /// `bulk` consumes `bulk` four at a time, `graveyard` consumes `work.dead`.
 /// The probe imports `messaging`, so each copy needs the grant, if empty.
@@ -97,7 +112,7 @@ routes = ["/queue-probe"]
 limits = {{ timeout_ms = 5000 }}
 queue = {{ name = "work", prefetch = 4, concurrency = 1, max_attempts = 3, retry_delay_ms = 100, max_retry_delay_ms = 200 }}
 grants.logging = {{ file = "{PROBE_LOG}" }}
-grants.messaging = {{ publish = ["work", "bulk"] }}
+grants.messaging = {{ publish = ["work", "bulk"], exchanges = ["events"] }}
 
 [[component]]
 name = "bulk"
@@ -125,6 +140,21 @@ pub fn start(backend: &Backend) -> Host {
 pub async fn publish(host: &Host, queue: &str, id: &str, body: &str, count: usize) -> Reply {
     let url = host.url(&format!(
         "/queue-probe/publish?queue={queue}&id={id}&count={count}"
+    ));
+    Http::new().post(&url, body.to_owned()).await
+}
+
+/// Publishes one message with `body` to `exchange` with `key` through the
+/// probe's HTTP route.
+pub async fn publish_to_exchange(
+    host: &Host,
+    exchange: &str,
+    key: &str,
+    id: &str,
+    body: &str,
+) -> Reply {
+    let url = host.url(&format!(
+        "/queue-probe/publish?exchange={exchange}&key={key}&id={id}"
     ));
     Http::new().post(&url, body.to_owned()).await
 }
@@ -184,6 +214,7 @@ both!(rejects_go_to_the_dead_letter_queue_at_once);
 both!(traps_are_retried_then_dead_lettered);
 both!(a_retry_can_succeed);
 both!(publishing_needs_a_grant);
+both!(exchange_publishing_routes_and_needs_a_grant);
 both!(graceful_stop_finishes_in_flight_and_leaves_the_rest);
 both!(a_killed_host_gets_its_message_again);
 both!(throughput);

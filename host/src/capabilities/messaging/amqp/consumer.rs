@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use super::link::Link;
 use super::properties;
 use super::publish::{Outgoing, Publisher};
-use super::topology::short;
+use super::topology::{Route, short};
 use crate::capabilities::messaging::broker::{
     Delivery, Message, Outcome, Settle, Subscribe, Subscription, new_message_id, stopped,
 };
@@ -207,7 +207,9 @@ impl Settle for AmqpSettle {
                         body: message.body,
                         properties: properties::with_attempt(&self.properties, attempt + 1),
                     };
-                    self.publisher.send(&[queue], &[item]).await
+                    self.publisher
+                        .send(&Route::queue(vec![queue]), &[item])
+                        .await
                 }
                 Outcome::DeadLetter(reason) => {
                     let queue = topology.dead_queue(&self.dead_letter);
@@ -217,7 +219,9 @@ impl Settle for AmqpSettle {
                         body: message.body,
                         properties,
                     };
-                    self.publisher.send(&[queue], &[item]).await
+                    self.publisher
+                        .send(&Route::queue(vec![queue]), &[item])
+                        .await
                 }
             };
             if let Err(error) = copy {

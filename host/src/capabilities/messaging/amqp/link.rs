@@ -14,14 +14,17 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ErrorKind, Event};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::topology::{QueueDecl, short};
+use super::topology::{ExchangeDecl, QueueDecl, short};
+use crate::capabilities::messaging::routing::ExchangeKind;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -40,7 +43,8 @@ pub struct Link {
     /// The confirm-mode channel publishes go through, opened on first use
     /// and replaced when the broker closes it.
     publisher: tokio::sync::Mutex<Option<Channel>>,
-    /// Queues already declared on this connection.
+    /// Queues (by name) and exchanges (by [`exchange_key`]) already
+    /// declared on this connection.
     declared: Mutex<HashSet<String>>,
     broken: Notify,
 }
@@ -103,14 +107,93 @@ impl Link {
         Ok(())
     }
 
+    /// Declares `exchange` (durable) and binds its queues, unless already
+    /// done on this connection. The queues must be declared already.
+    ///
+    /// An exchange that exists with another kind is used as it is, with a
+    /// warning, like a queue with other arguments.
+    pub async fn declare_exchange(&self, exchange: &ExchangeDecl) -> lapin::Result<()> {
+        let key = exchange_key(&exchange.name);
+        if self.declared.lock().unwrap().contains(&key) {
+            return Ok(());
+        }
+        let kind = match exchange.kind {
+            ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+            ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+            ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
+        };
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let channel = self.connection.create_channel().await?;
+        let declared = channel
+            .exchange_declare(
+                short(&exchange.name),
+                kind.clone(),
+                durable,
+                FieldTable::default(),
+            )
+            .await;
+        let channel = match declared {
+            Ok(()) => channel,
+            Err(error) if is_precondition_failed(&error) => {
+                tracing::warn!(
+                    exchange = %exchange.name,
+                    "the exchange exists with another kind than configured; using it as it is: {error}"
+                );
+                // The failed declaration closed the channel.
+                let channel = self.connection.create_channel().await?;
+                let passive = ExchangeDeclareOptions {
+                    passive: true,
+                    ..durable
+                };
+                channel
+                    .exchange_declare(short(&exchange.name), kind, passive, FieldTable::default())
+                    .await?;
+                channel
+            }
+            Err(error) => return Err(error),
+        };
+        for (queue, binding_key) in &exchange.bindings {
+            channel
+                .queue_bind(
+                    short(queue),
+                    short(&exchange.name),
+                    short(binding_key),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        let _ = channel.close(200, "OK".into()).await;
+        self.declared.lock().unwrap().insert(key);
+        Ok(())
+    }
+
     /// Forgets a declaration, after the queue turned out to be missing.
     pub fn forget(&self, queue: &str) {
         self.declared.lock().unwrap().remove(queue);
     }
 
+    /// Forgets an exchange's declaration, so that its bindings are made
+    /// again (a bound queue deleted by hand takes its bindings with it).
+    pub fn forget_exchange(&self, exchange: &str) {
+        self.declared
+            .lock()
+            .unwrap()
+            .remove(&exchange_key(exchange));
+    }
+
     pub fn is_connected(&self) -> bool {
         self.connection.status().connected()
     }
+}
+
+/// The `declared` entry of an exchange: apart from queue names, since a
+/// queue and an exchange may well share a name.
+fn exchange_key(exchange: &str) -> String {
+    format!("exchange\0{exchange}")
 }
 
 fn is_precondition_failed(error: &lapin::Error) -> bool {

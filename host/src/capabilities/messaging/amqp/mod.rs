@@ -1,8 +1,8 @@
 //! The RabbitMQ backend (AMQP 0-9-1 through lapin, plain TCP).
 //!
 //! * [`link`]: the host's connection, reconnected with backoff;
-//! * [`topology`]: which queues exist and their arguments (dead-lettering,
-//!   delay queues);
+//! * [`topology`]: which queues and exchanges exist and their arguments
+//!   (dead-lettering, delay queues, bindings);
 //! * [`properties`]: message properties and headers;
 //! * [`publish`]: confirmed publishing;
 //! * [`consumer`]: subscriptions and how deliveries are settled.
@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 
 use super::broker::{Broker, Message, PublishError, Subscribe, Subscription};
 use publish::{Outgoing, Publisher};
-use topology::Topology;
+use topology::{Route, Topology};
 
 pub struct Amqp {
     publisher: Arc<Publisher>,
@@ -45,6 +45,26 @@ impl Amqp {
     }
 }
 
+impl Amqp {
+    /// Publishes `messages` (nothing to do for none) along `route`.
+    async fn send(&self, route: Route, messages: Vec<Message>) -> Result<(), PublishError> {
+        let items = messages
+            .into_iter()
+            .map(|message| {
+                let properties = properties::outgoing(&message)?;
+                Ok(Outgoing {
+                    body: message.body,
+                    properties,
+                })
+            })
+            .collect::<Result<Vec<_>, PublishError>>()?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.publisher.send(&route, &items).await
+    }
+}
+
 impl Broker for Amqp {
     fn publish<'a>(
         &'a self,
@@ -52,22 +72,25 @@ impl Broker for Amqp {
         messages: Vec<Message>,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.publisher.topology.check(queue)?;
-            let items = messages
-                .into_iter()
-                .map(|message| {
-                    let properties = properties::outgoing(&message)?;
-                    Ok(Outgoing {
-                        body: message.body,
-                        properties,
-                    })
-                })
-                .collect::<Result<Vec<_>, PublishError>>()?;
-            if items.is_empty() {
-                return Ok(());
-            }
-            let queues = self.publisher.topology.declarations(queue);
-            self.publisher.send(&queues, &items).await
+            let topology = &self.publisher.topology;
+            topology.check(queue)?;
+            self.send(Route::queue(topology.declarations(queue)), messages)
+                .await
+        })
+    }
+
+    fn publish_to_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            let route = self
+                .publisher
+                .topology
+                .exchange_route(exchange, routing_key)?;
+            self.send(route, messages).await
         })
     }
 

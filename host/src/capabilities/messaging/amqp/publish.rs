@@ -8,6 +8,14 @@
 //! confirmed is then stored twice; consumers tell by `message-id`). When the
 //! time is up without confirms it says `unavailable` — never `Ok` for a
 //! message that may not be stored.
+//!
+//! Every message is `mandatory`: one the broker cannot route comes back
+//! (basic.return, then the ack) instead of vanishing. Published to a queue,
+//! that means the queue was deleted behind our back: it is declared again
+//! and the message resent. Published to an exchange, it may mean a bound
+//! queue was deleted (taking its bindings along), so the exchange and its
+//! queues are declared again and the message resent once; returned again,
+//! no binding matches the key and the publish is `Unroutable`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +27,7 @@ use lapin::{BasicProperties, Confirmation};
 use tokio::time::Instant;
 
 use super::link::{Link, Links};
-use super::topology::{QueueDecl, Topology, short};
+use super::topology::{Route, Topology, short};
 use crate::capabilities::messaging::broker::PublishError;
 
 /// Pause between attempts after a failure, so that a broken channel does
@@ -43,18 +51,22 @@ pub struct Publisher {
 enum Failure {
     /// The broker refused a message: final.
     Nack,
+    /// The exchange returned a message: no binding took it.
+    Returned(String),
     /// Something that another attempt may fix (connection, channel).
     Retry(String),
 }
 
 impl Publisher {
-    /// Declares `queues` as needed and publishes `items` to the last one.
-    pub async fn send(&self, queues: &[QueueDecl], items: &[Outgoing]) -> Result<(), PublishError> {
-        let target = &queues.last().expect("at least the target queue").name;
+    /// Declares what `route` needs and publishes `items` along it.
+    pub async fn send(&self, route: &Route, items: &[Outgoing]) -> Result<(), PublishError> {
         let ms = self.confirm_timeout.as_millis();
         let deadline = Instant::now() + self.confirm_timeout;
         let mut pending: Vec<usize> = (0..items.len()).collect();
         let mut last_error: Option<String> = None;
+        // Whether the exchange and its queues were declared again after a
+        // return (see the module docs).
+        let mut redeclared = false;
         let because = |e: &Option<String>| {
             e.as_ref()
                 .map(|e| format!(" (last error: {e})"))
@@ -73,16 +85,32 @@ impl Publisher {
                     because(&last_error)
                 )));
             };
-            let attempt = attempt(&link, queues, target, items, &mut pending);
+            let attempt = attempt(&link, route, items, &mut pending);
             match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(Failure::Nack)) => {
                     return Err(PublishError::Rejected(format!(
-                        "RabbitMQ refused the message for queue {target:?} (negative confirm)"
+                        "RabbitMQ refused the message for {} (negative confirm)",
+                        route.describe()
                     )));
                 }
+                Ok(Err(Failure::Returned(why))) => {
+                    let exchange = route.exchange.as_ref().expect("only exchanges return");
+                    if redeclared {
+                        tracing::debug!(destination = %route.describe(), "unroutable: {why}");
+                        return Err(PublishError::Unroutable {
+                            exchange: exchange.logical.clone(),
+                            routing_key: route.routing_key.clone(),
+                        });
+                    }
+                    redeclared = true;
+                    link.forget_exchange(&exchange.name);
+                    for queue in &route.queues {
+                        link.forget(&queue.name);
+                    }
+                }
                 Ok(Err(Failure::Retry(error))) => {
-                    tracing::debug!(queue = %target, generation = link.generation, "publish attempt failed: {error}");
+                    tracing::debug!(destination = %route.describe(), generation = link.generation, "publish attempt failed: {error}");
                     self.links.suspect(&link);
                     last_error = Some(error);
                     tokio::time::sleep_until((Instant::now() + RETRY_PAUSE).min(deadline)).await;
@@ -102,20 +130,24 @@ impl Publisher {
 /// confirmed yet.
 async fn attempt(
     link: &Link,
-    queues: &[QueueDecl],
-    target: &str,
+    route: &Route,
     items: &[Outgoing],
     pending: &mut Vec<usize>,
 ) -> Result<(), Failure> {
-    link.declare(queues)
+    link.declare(&route.queues)
         .await
         .map_err(|e| Failure::Retry(format!("declaring: {e}")))?;
+    if let Some(exchange) = &route.exchange {
+        link.declare_exchange(exchange)
+            .await
+            .map_err(|e| Failure::Retry(format!("declaring the exchange: {e}")))?;
+    }
     let channel = link
         .publisher()
         .await
         .map_err(|e| Failure::Retry(format!("opening a channel: {e}")))?;
-    // `mandatory`: if the queue vanished since it was declared, the broker
-    // returns the message instead of silently dropping it.
+    // `mandatory`: a message nothing takes (the queue vanished, or no
+    // binding of the exchange matches) comes back instead of being dropped.
     let options = BasicPublishOptions {
         mandatory: true,
         ..BasicPublishOptions::default()
@@ -126,8 +158,8 @@ async fn attempt(
         let item = &items[i];
         match channel
             .basic_publish(
-                "".into(),
-                short(target),
+                short(route.exchange_name()),
+                short(&route.routing_key),
                 options,
                 &item.body,
                 item.properties.clone(),
@@ -149,17 +181,21 @@ async fn attempt(
     .await;
     let mut confirmed = HashSet::new();
     let mut nacked = false;
+    let mut returned = None;
     let mut problem = send_error;
     for (i, result) in results {
         match result {
             Ok(Confirmation::Ack(None)) => {
                 confirmed.insert(i);
             }
-            Ok(Confirmation::Ack(Some(returned))) => {
-                link.forget(target);
+            Ok(Confirmation::Ack(Some(message))) if route.exchange.is_some() => {
+                returned = Some(message.reply_text.to_string());
+            }
+            Ok(Confirmation::Ack(Some(message))) => {
+                link.forget(&route.routing_key);
                 problem = Some(format!(
-                    "queue {target:?} is gone ({})",
-                    returned.reply_text
+                    "queue {:?} is gone ({})",
+                    route.routing_key, message.reply_text
                 ));
             }
             Ok(Confirmation::Nack(_)) => nacked = true,
@@ -172,6 +208,8 @@ async fn attempt(
     pending.retain(|i| !confirmed.contains(i));
     if nacked {
         Err(Failure::Nack)
+    } else if let Some(why) = returned {
+        Err(Failure::Returned(why))
     } else if let Some(problem) = problem {
         Err(Failure::Retry(problem))
     } else {

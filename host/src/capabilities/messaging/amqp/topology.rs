@@ -18,6 +18,12 @@
 //!   delay would hold back every shorter one queued behind it. Idle delay
 //!   queues delete themselves (`x-expires`).
 //!
+//! Exchanges come from `[[messaging.exchanges]]`: `<prefix>name`, durable,
+//! of the configured kind, bound to `<prefix>queue` for each binding. A
+//! publish to an exchange first declares every bound queue (as above, so
+//! a bound queue is the same queue a trigger consumes), then the exchange
+//! and its bindings.
+//!
 //! Every host computes the same arguments for the same queue (RabbitMQ
 //! refuses a re-declaration with different ones), whether it publishes or
 //! consumes: the dead-letter names come from the configuration's queue
@@ -29,6 +35,8 @@ use std::time::Duration;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
 use crate::capabilities::messaging::broker::PublishError;
+use crate::capabilities::messaging::routing::{ExchangeKind, check_routing_key};
+use crate::capabilities::messaging::settings::ExchangeConfig;
 
 /// Longest real (prefixed) queue name: leaves room for the `.retry.<ms>`
 /// suffix of delay queues within AMQP's 255-byte names.
@@ -52,6 +60,59 @@ pub struct QueueDecl {
     pub every_time: bool,
 }
 
+/// One exchange to declare, with its bindings.
+#[derive(Debug, Clone)]
+pub struct ExchangeDecl {
+    /// Logical name, for errors.
+    pub logical: String,
+    /// Real (prefixed) name.
+    pub name: String,
+    pub kind: ExchangeKind,
+    /// Real queue name and binding key of each binding.
+    pub bindings: Vec<(String, String)>,
+}
+
+/// Where a publish goes and what must exist before it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Queues to declare first, in order.
+    pub queues: Vec<QueueDecl>,
+    /// The exchange to declare (with its bindings) and publish to; `None`
+    /// publishes through the default exchange.
+    pub exchange: Option<ExchangeDecl>,
+    pub routing_key: String,
+}
+
+impl Route {
+    /// Straight to the last of `queues` (default exchange, routing key =
+    /// queue name), after declaring them all.
+    pub fn queue(queues: Vec<QueueDecl>) -> Self {
+        let routing_key = queues
+            .last()
+            .expect("at least the target queue")
+            .name
+            .clone();
+        Self {
+            queues,
+            exchange: None,
+            routing_key,
+        }
+    }
+
+    /// The real exchange name ("" for the default exchange).
+    pub fn exchange_name(&self) -> &str {
+        self.exchange.as_ref().map_or("", |e| e.name.as_str())
+    }
+
+    /// What the logs and errors call the destination.
+    pub fn describe(&self) -> String {
+        match &self.exchange {
+            None => format!("queue {:?}", self.routing_key),
+            Some(e) => format!("exchange {:?} (key {:?})", e.name, self.routing_key),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     prefix: String,
@@ -59,6 +120,8 @@ pub struct Topology {
     dead_letters: HashMap<String, String>,
     /// Logical names of the configured dead-letter queues.
     dead_queues: HashSet<String>,
+    /// The configured exchanges, by logical name.
+    exchanges: HashMap<String, ExchangeConfig>,
 }
 
 impl Topology {
@@ -70,7 +133,50 @@ impl Topology {
             prefix: prefix.to_owned(),
             dead_letters,
             dead_queues,
+            exchanges: HashMap::new(),
         }
+    }
+
+    /// Adds the configured exchanges (`[[messaging.exchanges]]`).
+    pub fn with_exchanges(mut self, exchanges: impl IntoIterator<Item = ExchangeConfig>) -> Self {
+        self.exchanges = exchanges.into_iter().map(|e| (e.name.clone(), e)).collect();
+        self
+    }
+
+    /// How to publish to the logical exchange `logical` with
+    /// `routing_key`: every bound queue is declared (the broker routes to
+    /// all that match), then the exchange with its bindings.
+    pub fn exchange_route(&self, logical: &str, routing_key: &str) -> Result<Route, PublishError> {
+        let Some(config) = self.exchanges.get(logical) else {
+            return Err(PublishError::Invalid(format!(
+                "exchange {logical:?} is not declared in [[messaging.exchanges]]"
+            )));
+        };
+        check_routing_key(routing_key)?;
+        let mut queues: Vec<QueueDecl> = Vec::new();
+        for binding in &config.bindings {
+            self.check(&binding.queue)?;
+            for decl in self.declarations(&binding.queue) {
+                if !queues.iter().any(|q| q.name == decl.name) {
+                    queues.push(decl);
+                }
+            }
+        }
+        let bindings = config
+            .bindings
+            .iter()
+            .map(|b| (self.real(&b.queue), b.key.clone()))
+            .collect();
+        Ok(Route {
+            queues,
+            exchange: Some(ExchangeDecl {
+                logical: logical.to_owned(),
+                name: self.real(logical),
+                kind: config.kind,
+                bindings,
+            }),
+            routing_key: routing_key.to_owned(),
+        })
     }
 
     pub fn real(&self, logical: &str) -> String {
@@ -211,6 +317,43 @@ mod tests {
         assert!(t.check("jobs").is_ok());
         assert!(t.check("").is_err());
         assert!(t.check(&"q".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn exchange_routes_declare_bound_queues_then_bind_them_prefixed() {
+        use crate::capabilities::messaging::settings::BindingConfig;
+        let binding = |queue: &str, key: &str| BindingConfig {
+            queue: queue.into(),
+            key: key.into(),
+        };
+        let t = Topology::new("p-", []).with_exchanges([ExchangeConfig {
+            name: "events".into(),
+            kind: ExchangeKind::Topic,
+            bindings: vec![
+                binding("audit", "user.*"),
+                binding("audit", "#"),
+                binding("mail", "user.created"),
+            ],
+        }]);
+        let route = t.exchange_route("events", "user.created").unwrap();
+        let names: Vec<&str> = route.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["p-audit.dead", "p-audit", "p-mail.dead", "p-mail"]);
+        let exchange = route.exchange.as_ref().unwrap();
+        assert_eq!(exchange.name, "p-events");
+        assert_eq!(route.exchange_name(), "p-events");
+        assert_eq!(
+            exchange.bindings[2],
+            ("p-mail".to_string(), "user.created".to_string())
+        );
+        assert_eq!(route.routing_key, "user.created");
+        assert!(matches!(
+            t.exchange_route("nope", "k"),
+            Err(PublishError::Invalid(_))
+        ));
+        assert!(t.exchange_route("events", &"k".repeat(256)).is_err());
+        let plain = Route::queue(t.declarations("jobs"));
+        assert_eq!(plain.exchange_name(), "");
+        assert_eq!(plain.routing_key, "p-jobs");
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! the end of their queue; dead messages move to the dead-letter queue with
 //! the reason in a header.
 //!
+//! Exchanges are a routing step in front of the queues: a publish to an
+//! exchange appends the message to every matching bound queue (see
+//! [`super::routing`]) in one transaction, so that either every queue has
+//! it or none does.
+//!
 //! * [`store`]: the file and its single group-committing writer;
 //! * [`claims`]: in-flight bookkeeping (memory only, on purpose);
 //! * [`consumer`]: subscriptions and settling;
@@ -18,6 +23,7 @@ mod consumer;
 mod record;
 mod store;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -25,6 +31,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::broker::{Broker, Message, PublishError, Subscribe, Subscription, new_message_id};
+use super::routing::check_routing_key;
+use super::settings::ExchangeConfig;
 use consumer::now_ms;
 use record::Record;
 use store::{Store, Write};
@@ -38,6 +46,8 @@ const IDLE_PLAN: Duration = Duration::from_secs(3600);
 pub struct Embedded {
     store: Arc<Store>,
     prefix: String,
+    /// The configured exchanges, by logical name.
+    exchanges: HashMap<String, ExchangeConfig>,
 }
 
 impl Embedded {
@@ -49,7 +59,16 @@ impl Embedded {
         Ok(Self {
             store,
             prefix: prefix.to_owned(),
+            exchanges: HashMap::new(),
         })
+    }
+
+    /// Routes `publish_to_exchange` through `exchanges` (nothing to store:
+    /// the bindings are configuration, and a queue exists once it has a
+    /// message).
+    pub fn with_exchanges(mut self, exchanges: impl IntoIterator<Item = ExchangeConfig>) -> Self {
+        self.exchanges = exchanges.into_iter().map(|e| (e.name.clone(), e)).collect();
+        self
     }
 
     fn stored(&self, logical: &str) -> String {
@@ -62,6 +81,47 @@ impl Embedded {
     }
 }
 
+impl Embedded {
+    /// Appends `messages` to each of `queues` (logical names, already
+    /// checked) in one durable transaction.
+    async fn append(&self, queues: &[&str], messages: Vec<Message>) -> Result<(), PublishError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let records = messages
+            .into_iter()
+            .map(|mut message| {
+                message.message_id.get_or_insert_with(new_message_id);
+                message
+                    .headers
+                    .retain(|(name, _)| name != "x-corral-attempt");
+                Record {
+                    message,
+                    attempt: 1,
+                }
+            })
+            .collect();
+        let write = Write::Append {
+            queues: queues.iter().map(|q| self.stored(q)).collect(),
+            records,
+        };
+        self.store
+            .write(write)
+            .await
+            .map(drop)
+            .map_err(PublishError::Unavailable)
+    }
+}
+
+fn check_queue(queue: &str) -> Result<(), PublishError> {
+    if queue.is_empty() || queue.len() > MAX_NAME {
+        return Err(PublishError::Invalid(format!(
+            "a queue name must have 1 to {MAX_NAME} bytes"
+        )));
+    }
+    Ok(())
+}
+
 impl Broker for Embedded {
     fn publish<'a>(
         &'a self,
@@ -69,36 +129,39 @@ impl Broker for Embedded {
         messages: Vec<Message>,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            if queue.is_empty() || queue.len() > MAX_NAME {
+            check_queue(queue)?;
+            self.append(&[queue], messages).await
+        })
+    }
+
+    fn publish_to_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            let Some(config) = self.exchanges.get(exchange) else {
                 return Err(PublishError::Invalid(format!(
-                    "a queue name must have 1 to {MAX_NAME} bytes"
+                    "exchange {exchange:?} is not declared in [[messaging.exchanges]]"
                 )));
-            }
+            };
+            check_routing_key(routing_key)?;
+            // As on RabbitMQ, where nothing is sent: no message, no error.
             if messages.is_empty() {
                 return Ok(());
             }
-            let records = messages
-                .into_iter()
-                .map(|mut message| {
-                    message.message_id.get_or_insert_with(new_message_id);
-                    message
-                        .headers
-                        .retain(|(name, _)| name != "x-corral-attempt");
-                    Record {
-                        message,
-                        attempt: 1,
-                    }
-                })
-                .collect();
-            let write = Write::Append {
-                queue: self.stored(queue),
-                records,
-            };
-            self.store
-                .write(write)
-                .await
-                .map(drop)
-                .map_err(PublishError::Unavailable)
+            let queues = config.route(routing_key);
+            for queue in &queues {
+                check_queue(queue)?;
+            }
+            if queues.is_empty() {
+                return Err(PublishError::Unroutable {
+                    exchange: exchange.to_owned(),
+                    routing_key: routing_key.to_owned(),
+                });
+            }
+            self.append(&queues, messages).await
         })
     }
 

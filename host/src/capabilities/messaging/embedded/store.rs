@@ -41,8 +41,13 @@ const LAZY_SYNC: Duration = Duration::from_millis(100);
 
 /// One change to the file.
 pub enum Write {
-    /// Appends records to a queue.
-    Append { queue: String, records: Vec<Record> },
+    /// Appends the same records to each of `queues` (one queue for a
+    /// plain publish, every matching bound queue for an exchange), in one
+    /// transaction: all copies are stored or none.
+    Append {
+        queues: Vec<String>,
+        records: Vec<Record>,
+    },
     /// Removes a delivered message and stores what follows it, atomically.
     Settle { queue: String, seq: u64, next: Next },
     /// Moves every delayed message due by `now_ms` to the end of its queue.
@@ -285,11 +290,14 @@ fn commit(
         for write in writes {
             let mut result = None;
             match write {
-                Write::Append { queue, records } => {
-                    for record in records {
-                        messages.insert((queue.as_str(), take()), record.encode().as_slice())?;
+                Write::Append { queues, records } => {
+                    for queue in queues {
+                        for record in records {
+                            messages
+                                .insert((queue.as_str(), take()), record.encode().as_slice())?;
+                        }
+                        touched.insert(queue.clone());
                     }
-                    touched.insert(queue.clone());
                 }
                 Write::Settle { queue, seq, next } => {
                     messages.remove((queue.as_str(), *seq))?;
