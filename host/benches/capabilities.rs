@@ -31,6 +31,8 @@
 //! per run), `MSG_PREFETCH` (32), `MSG_CONCURRENCY` ("4,32"),
 //! `BENCH_MAX_SECONDS` (60, per run).
 
+#[path = "../tests/support/backend_sections.rs"]
+mod backend_sections;
 #[path = "support/in_process.rs"]
 mod in_process;
 #[path = "../tests/support/rabbit.rs"]
@@ -122,17 +124,7 @@ fn main() -> anyhow::Result<()> {
 [runtime]
 state_dir = "state"
 max_instances = 256
-
-[keyvalue]
-backend = "redis"
-url = "{redis}"
-key_prefix = "{prefix}"
-
-[messaging]
-backend = "amqp"
-url = "{amqp}"
-queue_prefix = "{prefix}"
-
+{redis}{amqp}
 [[component]]
 name = "bench-probe"
 wasm = "{wasm}"
@@ -141,8 +133,8 @@ queue = {{ name = "bench", prefetch = {prefetch} }}
 limits = {{ memory_mb = 64, timeout_ms = 60000 }}
 grants.keyvalue = {{ buckets = ["bench"] }}
 "#,
-            redis = settings.redis_url,
-            amqp = settings.amqp_url,
+            redis = backend_sections::redis(&settings.redis_url, &prefix),
+            amqp = backend_sections::amqp(&settings.amqp_url, &prefix),
             wasm = component_artifacts::BENCH_PROBE,
             prefetch = settings.msg_prefetch,
         ),

@@ -21,6 +21,8 @@
 //! `scripts/bench.sh --pipeline`). Prints a table on stderr and one JSON
 //! object on stdout.
 
+#[path = "../tests/support/backend_sections.rs"]
+mod backend_sections;
 #[path = "../tests/support/moto.rs"]
 mod moto;
 #[path = "../tests/support/rabbit.rs"]
@@ -148,35 +150,25 @@ impl S3Server {
 
 /// Redis, RabbitMQ and `s3` as the host's backends, under `prefix`.
 fn real_sections(prefix: &str, s3: &S3Server) -> String {
-    let (endpoint, bucket, key, secret) = match s3 {
-        S3Server::S3sFs(s) => (
-            s.endpoint.as_str(),
-            s3s_fs::BUCKET,
-            s3s_fs::ACCESS_KEY,
-            s3s_fs::SECRET_KEY,
-        ),
-        S3Server::Moto(m) => (m.endpoint.as_str(), moto::BUCKET, "test", "test"),
+    let s3 = match s3 {
+        S3Server::S3sFs(s) => backend_sections::S3 {
+            endpoint: &s.endpoint,
+            bucket: s3s_fs::BUCKET,
+            access_key_id: s3s_fs::ACCESS_KEY,
+            secret_access_key: s3s_fs::SECRET_KEY,
+        },
+        S3Server::Moto(m) => backend_sections::S3 {
+            endpoint: &m.endpoint,
+            bucket: moto::BUCKET,
+            access_key_id: "test",
+            secret_access_key: "test",
+        },
     };
     format!(
-        r#"
-[keyvalue]
-backend = "redis"
-url = "redis://127.0.0.1:6379"
-key_prefix = "{prefix}"
-
-[messaging]
-backend = "amqp"
-url = "amqp://guest:guest@127.0.0.1:5672/%2f"
-queue_prefix = "{prefix}"
-
-[blobstore]
-backend = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-access_key_id = "{key}"
-secret_access_key = "{secret}"
-key_prefix = "{prefix}"
-"#
+        "{}{}{}",
+        backend_sections::redis("redis://127.0.0.1:6379", prefix),
+        backend_sections::amqp("amqp://guest:guest@127.0.0.1:5672/%2f", prefix),
+        backend_sections::s3(&s3, prefix)
     )
 }
 

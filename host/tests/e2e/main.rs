@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `corral` binary, real HTTP over loopback.
 
+#[path = "../support/backend_sections.rs"]
+mod backend_sections;
 mod common;
 
 mod admin;

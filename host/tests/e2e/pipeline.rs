@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::backend_sections;
 use crate::common::*;
 
 /// Which servers back the capabilities.
@@ -47,18 +48,14 @@ impl Backends {
     fn s3_section(&self) -> String {
         match self {
             Self::Embedded => String::new(),
-            Self::Real { prefix, s3 } => format!(
-                r#"
-[blobstore]
-backend = "s3"
-endpoint = "{}"
-bucket = "{}"
-access_key_id = "test"
-secret_access_key = "test"
-key_prefix = "{prefix}"
-"#,
-                s3.endpoint,
-                crate::blobstore::moto::BUCKET
+            Self::Real { prefix, s3 } => backend_sections::s3(
+                &backend_sections::S3 {
+                    endpoint: &s3.endpoint,
+                    bucket: crate::blobstore::moto::BUCKET,
+                    access_key_id: "test",
+                    secret_access_key: "test",
+                },
+                prefix,
             ),
         }
     }
@@ -78,17 +75,9 @@ key_prefix = "{prefix}"
         match self {
             Self::Embedded => String::new(),
             Self::Real { prefix, .. } => format!(
-                r#"
-[keyvalue]
-backend = "redis"
-url = "redis://127.0.0.1:6379"
-key_prefix = "{prefix}"
-
-[messaging]
-backend = "amqp"
-url = "{amqp_url}"
-queue_prefix = "{prefix}"
-"#
+                "{}{}",
+                backend_sections::redis("redis://127.0.0.1:6379", prefix),
+                backend_sections::amqp(amqp_url, prefix)
             ),
         }
     }
