@@ -11,7 +11,8 @@
 //!   deleted afterwards.
 //!
 //! The host runs `transactions` and `worker` with the shipped `corral.toml`
-//! settings (worker: prefetch 64, concurrency 8). The status is polled every
+//! settings (worker: prefetch 64, concurrency 8; `PIPELINE_PREFETCH`,
+//! `PIPELINE_CONCURRENCY` to try others). The status is polled every
 //! `PIPELINE_POLL_MS` (250); the figure is therefore late by at most one
 //! poll. Besides the rate: the upload's own time, and the CPU seconds used
 //! by corral and by each backend process during the run, which shows where
@@ -308,13 +309,15 @@ grants.logging = {{ file = "logs/transactions/app.log" }}
 [[component]]
 name = "worker"
 wasm = "{worker}"
-queue = {{ name = "transactions", prefetch = 64, concurrency = 8, max_attempts = 5 }}
+queue = {{ name = "transactions", prefetch = {prefetch}, concurrency = {concurrency}, max_attempts = 5 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/worker/app.log" }}
 "#,
             transactions = component_artifacts::TRANSACTIONS,
+            prefetch = env_or("PIPELINE_PREFETCH", 64u32),
+            concurrency = env_or("PIPELINE_CONCURRENCY", 8u32),
             worker = component_artifacts::WORKER,
         ),
     )?;
@@ -437,6 +440,12 @@ async fn run_pipeline(
         tokio::time::sleep(poll).await;
     };
     let total = started.elapsed();
+    // The upload's own breakdown, as the transactions component logged it.
+    let out = std::fs::read_to_string(host._dir.path().join("corral.out")).unwrap_or_default();
+    if let Some(line) = out.lines().find(|l| l.contains("queued (")) {
+        let at = line.find("records=").unwrap_or(0);
+        eprintln!("  .. upload steps: {}", &line[at..]);
+    }
     let cpu: serde_json::Map<String, Value> = watched
         .iter()
         .zip(&cpu_before)

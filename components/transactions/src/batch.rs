@@ -85,6 +85,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         }))
         .expect("serializable")
     };
+    let started = time::now_millis();
     let stored = blob::open_or_create(&container_name())
         .and_then(|container| container.put(&format!("batches/{id}.json"), file));
     if let Err(e) = stored {
@@ -93,6 +94,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
     if let Err(e) = bucket.set(&key, &state("accepting")) {
         return unavailable("keyvalue", kv_error(e));
     }
+    let stored_at = time::now_millis();
     let clients: Vec<(String, Vec<u8>)> = records
         .iter()
         .map(|record| {
@@ -110,6 +112,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
             return unavailable("keyvalue", kv_error(e));
         }
     }
+    let keyed_at = time::now_millis();
     let messages: Vec<Message> = records
         .iter()
         .enumerate()
@@ -122,7 +125,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         })
         .collect();
     let queue = config::get_or("queue", "transactions");
-    for chunk in messages.chunks(500) {
+    for chunk in messages.chunks(2500) {
         if let Err(e) = messaging::publish_batch(&queue, chunk) {
             let detail = match e {
                 messaging::Error::NotGranted(m)
@@ -133,12 +136,19 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
             return unavailable("messaging", detail);
         }
     }
+    let published_at = time::now_millis();
     if let Err(e) = bucket.set(&key, &state("queued")) {
         return unavailable("keyvalue", kv_error(e));
     }
     log::info(
         "batch",
-        &format!("batch={id} records={} queued", records.len()),
+        &format!(
+            "batch={id} records={} queued (object {} ms, client keys {} ms, publish {} ms)",
+            records.len(),
+            stored_at - started,
+            keyed_at - stored_at,
+            published_at - keyed_at
+        ),
     );
     accepted(&id, records.len(), false)
 }
@@ -202,7 +212,11 @@ pub fn status(id: &str, with_records: bool) -> Response {
         if result.is_some() {
             processed += 1;
         }
-        if flags.as_ref().and_then(|f| f.as_array()).is_some_and(|f| !f.is_empty()) {
+        if flags
+            .as_ref()
+            .and_then(|f| f.as_array())
+            .is_some_and(|f| !f.is_empty())
+        {
             flagged += 1;
         }
         if with_records {

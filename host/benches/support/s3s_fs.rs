@@ -7,6 +7,12 @@
 //! cost of a file write per object, which is the honest floor for a
 //! single-node S3. If it is not on PATH, `cargo install` builds it (once,
 //! a few minutes; pinned to the last release that supports rustc 1.95).
+//!
+//! Its folder is in `PIPELINE_S3_ROOT`, by default in `/dev/shm` (memory),
+//! as Redis here keeps nothing on disk either: on this machine's ext4 disk,
+//! s3s-fs spends most of its CPU in the kernel allocating inodes (1.5-2 ms
+//! of CPU per object, measured with perf), which would make the benchmark
+//! one of the disk's inode allocator.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -30,7 +36,11 @@ pub struct S3sFs {
 impl S3sFs {
     pub fn start() -> anyhow::Result<Self> {
         let program = installed()?;
-        let root = tempfile::tempdir()?;
+        let root = match std::env::var_os("PIPELINE_S3_ROOT") {
+            Some(dir) => tempfile::tempdir_in(dir)?,
+            None if std::path::Path::new("/dev/shm").is_dir() => tempfile::tempdir_in("/dev/shm")?,
+            None => tempfile::tempdir()?,
+        };
         // A bucket is a folder of the root.
         std::fs::create_dir(root.path().join(BUCKET))?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();

@@ -152,24 +152,32 @@ async fn attempt(
         mandatory: true,
         ..BasicPublishOptions::default()
     };
+    // All the publishes at once: each one's frames are queued, in order, at
+    // its first poll, and its future then only waits for the connection's
+    // I/O loop to write them. Awaiting them one after another made every
+    // message wait for a hand-off to that loop (2,500 msg/s at best).
+    let sends = pending.iter().map(|&i| {
+        let (item, channel) = (&items[i], &channel);
+        async move {
+            let sent = channel
+                .basic_publish(
+                    short(route.exchange_name()),
+                    short(&route.routing_key),
+                    options,
+                    &item.body,
+                    item.properties.clone(),
+                )
+                .await;
+            (i, sent)
+        }
+    });
     let mut confirms = Vec::with_capacity(pending.len());
     let mut send_error = None;
-    for &i in pending.iter() {
-        let item = &items[i];
-        match channel
-            .basic_publish(
-                short(route.exchange_name()),
-                short(&route.routing_key),
-                options,
-                &item.body,
-                item.properties.clone(),
-            )
-            .await
-        {
+    for (i, sent) in join_all(sends).await {
+        match sent {
             Ok(confirm) => confirms.push((i, confirm)),
             Err(e) => {
-                send_error = Some(format!("publishing: {e}"));
-                break;
+                send_error.get_or_insert_with(|| format!("publishing: {e}"));
             }
         }
     }
