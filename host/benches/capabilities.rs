@@ -37,6 +37,8 @@ mod backend_sections;
 mod in_process;
 #[path = "../tests/support/rabbit.rs"]
 mod rabbit;
+#[path = "../tests/support/redis_keys.rs"]
+mod redis_keys;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,7 +161,7 @@ grants.keyvalue = {{ buckets = ["bench"] }}
         anyhow::Ok(Value::Object(report))
     });
     // Clean up whatever happened.
-    delete_redis_keys(&settings.redis_url, &prefix);
+    redis_keys::delete_under(&settings.redis_url, &prefix);
     rabbit::delete_queues_blocking(&prefix);
     let report = result?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -171,22 +173,6 @@ grants.keyvalue = {{ buckets = ["bench"] }}
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
-}
-
-fn delete_redis_keys(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_connection() else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    for chunk in keys.chunks(500) {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
-    }
 }
 
 // ------------------------------------------------------------ key-value

@@ -28,6 +28,10 @@ mod backend_sections;
 mod moto;
 #[path = "../tests/support/rabbit.rs"]
 mod rabbit;
+#[path = "../tests/support/records.rs"]
+mod records;
+#[path = "../tests/support/redis_keys.rs"]
+mod redis_keys;
 #[path = "support/s3s_fs.rs"]
 mod s3s_fs;
 
@@ -62,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let file = generated_records(records);
+    let file = records::generated(records);
     let mut runs = Vec::new();
     for backend in &backends {
         let run = match backend.as_str() {
@@ -84,7 +88,7 @@ fn main() -> anyhow::Result<()> {
                 ));
                 drop(s3);
                 rabbit::delete_queues_blocking(&prefix);
-                delete_redis_keys(&prefix);
+                redis_keys::delete_under("redis://127.0.0.1:6379", &prefix);
                 run?
             }
             other => anyhow::bail!("unknown backend {other:?} (embedded, real)"),
@@ -171,39 +175,6 @@ fn real_sections(prefix: &str, s3: &S3Server) -> String {
         backend_sections::amqp("amqp://guest:guest@127.0.0.1:5672/%2f", prefix),
         backend_sections::s3(&s3, prefix)
     )
-}
-
-/// `n` valid, unique, unsuspicious records (as `tests/e2e/pipeline.rs`).
-fn generated_records(n: usize) -> Vec<u8> {
-    let records: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "_id": format!("gen{i}"),
-                "isActive": true,
-                "cliente": format!("Cliente {i}"),
-                "email": format!("cliente{i}@example.com"),
-                "endereco": format!("Cidade {}, Estado {}, {}", i % 97, i % 27, 1000 + i),
-                "datatrasancao": "2024-03-11T12:00:00 +00:00",
-            })
-        })
-        .collect();
-    serde_json::to_vec(&records).unwrap()
-}
-
-fn delete_redis_keys(prefix: &str) {
-    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
-        return;
-    };
-    let Ok(mut conn) = client.get_connection() else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    for chunk in keys.chunks(500) {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
-    }
 }
 
 /// The pid of the process listening on moto's port (moto may run as

@@ -17,6 +17,10 @@ mod proxy;
 mod queue;
 #[path = "../support/rabbit.rs"]
 mod rabbit;
+#[path = "../support/records.rs"]
+mod records;
 mod redeploy;
+#[path = "../support/redis_keys.rs"]
+mod redis_keys;
 mod routing;
 mod timer;

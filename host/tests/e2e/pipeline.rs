@@ -87,25 +87,8 @@ impl Drop for Backends {
     fn drop(&mut self) {
         if let Self::Real { prefix, .. } = self {
             crate::rabbit::delete_queues_blocking(prefix);
-            delete_redis_keys(prefix);
+            crate::redis_keys::delete_under("redis://127.0.0.1:6379", prefix);
         }
-    }
-}
-
-/// Deletes every Redis key under `prefix`.
-fn delete_redis_keys(prefix: &str) {
-    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
-        return;
-    };
-    let Ok(mut conn) = client.get_connection() else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    for chunk in keys.chunks(500) {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
     }
 }
 
@@ -378,23 +361,6 @@ async fn a_down_backend_gives_503_naming_it() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// `n` valid, unique, unsuspicious records.
-pub fn generated_records(n: usize) -> Vec<u8> {
-    let records: Vec<Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "_id": format!("gen{i}"),
-                "isActive": true,
-                "cliente": format!("Cliente {i}"),
-                "email": format!("cliente{i}@example.com"),
-                "endereco": format!("Cidade {}, Estado {}, {}", i % 97, i % 27, 1000 + i),
-                "datatrasancao": "2024-03-11T12:00:00 +00:00",
-            })
-        })
-        .collect();
-    serde_json::to_vec(&records).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_nothing() {
     let proxy = crate::proxy::Proxy::start(&crate::rabbit::rabbitmq_addr()).await;
@@ -406,7 +372,7 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     let sections = backends.broker_sections(&proxy.url());
     let host = Host::start_with_sections(&sections, &pipeline_components());
     let http = Http::new();
-    let file = generated_records(10_000);
+    let file = crate::records::generated(10_000);
 
     // Cut the broker connection while the upload publishes.
     let uploading = {
