@@ -11,8 +11,9 @@
 //!   deleted afterwards.
 //!
 //! The host runs `transactions` and `worker` with the shipped `corral.toml`
-//! settings (worker: prefetch 64, concurrency 8; `PIPELINE_PREFETCH`,
-//! `PIPELINE_CONCURRENCY` to try others). The status is polled every
+//! settings (worker: prefetch 400, concurrency 4, batch_size 100;
+//! `PIPELINE_PREFETCH`, `PIPELINE_CONCURRENCY`, `PIPELINE_BATCH` to try
+//! others). The status is polled every
 //! `PIPELINE_POLL_MS` (250); the figure is therefore late by at most one
 //! poll. Besides the rate: the upload's own time, and the CPU seconds used
 //! by corral and by each backend process during the run, which shows where
@@ -280,15 +281,16 @@ grants.logging = {{ file = "logs/transactions/app.log" }}
 [[component]]
 name = "worker"
 wasm = "{worker}"
-queue = {{ name = "transactions", prefetch = {prefetch}, concurrency = {concurrency}, max_attempts = 5 }}
+queue = {{ name = "transactions", prefetch = {prefetch}, concurrency = {concurrency}, batch_size = {batch}, max_attempts = 5 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/worker/app.log" }}
 "#,
             transactions = component_artifacts::TRANSACTIONS,
-            prefetch = env_or("PIPELINE_PREFETCH", 64u32),
-            concurrency = env_or("PIPELINE_CONCURRENCY", 8u32),
+            prefetch = env_or("PIPELINE_PREFETCH", 400u32),
+            concurrency = env_or("PIPELINE_CONCURRENCY", 4u32),
+            batch = env_or("PIPELINE_BATCH", 100u32),
             worker = component_artifacts::WORKER,
         ),
     )?;

@@ -23,4 +23,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::corral::platform::{queue_handler, timer_handler};
+pub use exports::corral::platform::{queue_batch_handler, queue_handler, timer_handler};

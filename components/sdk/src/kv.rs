@@ -165,6 +165,21 @@ impl Bucket {
         )?)
     }
 
+    /// [`Bucket::set_if_absent`] for many keys in one call to the host (one
+    /// round trip to the backend): whether each entry was set, in order. A
+    /// key given twice is set by its first entry only.
+    pub fn set_many_if_absent(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> Result<Vec<bool>, Error> {
+        Ok(keyvalue_ext::set_many_if_absent(
+            &self.inner,
+            entries,
+            ttl.map(millis),
+        )?)
+    }
+
     /// Time left before `key` expires; `None` if it is absent or never expires.
     pub fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
         Ok(keyvalue_ext::ttl(&self.inner, key)?.map(Duration::from_millis))

@@ -9,7 +9,8 @@
 //! `wasi:blobstore`, [`messaging`] publishes to queues, and [`time`] formats
 //! timestamps. With the `timer` feature, [`timer_component!`] exports a
 //! scheduled job; with the `queue` feature, [`queue_component!`] exports a
-//! queue consumer.
+//! queue consumer (one message per instance) and [`queue_batch_component!`]
+//! one that takes many messages per instance.
 //!
 //! ```ignore
 //! struct Hello;
@@ -104,6 +105,31 @@ pub mod queue {
 
     pub use exports::corral::platform::queue_handler::{
         Delivery, Disposition, Guest as QueueHandler,
+    };
+}
+
+/// Bindings for the batch queue trigger's export
+/// (`corral:platform/queue-batch-service`): one instance gets many messages.
+#[cfg(feature = "queue")]
+pub mod queue_batch {
+    trigger_bindings!(
+        "corral:platform/queue-batch-service",
+        "corral_sdk::queue_batch",
+        "export_queue_batch"
+    );
+
+    pub use exports::corral::platform::queue_batch_handler::{
+        Delivery, Disposition, Guest as QueueBatchHandler,
+    };
+}
+
+/// Exports `$handler` (implementing [`queue_batch::QueueBatchHandler`]) as
+/// the component's `corral:platform/queue-batch-handler`.
+#[cfg(feature = "queue")]
+#[macro_export]
+macro_rules! queue_batch_component {
+    ($handler:ident) => {
+        $crate::queue_batch::export_queue_batch!($handler with_types_in $crate::queue_batch);
     };
 }
 

@@ -10,7 +10,8 @@
 //! Steps: the file → object `batches/<id>.json` in the blobstore;
 //! `batch:<id>` = `accepting` → `client:<_id>` (60 s TTL) for each record →
 //! publish every record (confirmed) → `batch:<id>` = `queued`. The worker
-//! then stores each client's record and result as objects too.
+//! then stores the results, each with the client's whole record, as
+//! objects too (one per batch of messages it takes).
 
 use corral_sdk::bindings::corral::platform::keyvalue_ext;
 use corral_sdk::bindings::corral::platform::messaging::{self, Message};
@@ -209,6 +210,7 @@ pub fn status(id: &str, with_records: bool) -> Response {
     for (index, found) in results.into_iter().enumerate() {
         let result = found.and_then(|(_, v)| serde_json::from_slice::<serde_json::Value>(&v).ok());
         let flags = result.as_ref().map(|r| r["flags"].clone());
+        let object = result.as_ref().map(|r| r["object"].clone());
         if result.is_some() {
             processed += 1;
         }
@@ -222,9 +224,13 @@ pub fn status(id: &str, with_records: bool) -> Response {
         if with_records {
             let id = batch["ids"][index].clone();
             records.push(match flags {
-                Some(flags) => {
-                    json!({ "index": index, "_id": id, "status": "processed", "flags": flags })
-                }
+                Some(flags) => json!({
+                    "index": index,
+                    "_id": id,
+                    "status": "processed",
+                    "flags": flags,
+                    "object": object,
+                }),
                 None => json!({ "index": index, "_id": id, "status": "pending" }),
             });
         }

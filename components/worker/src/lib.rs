@@ -1,28 +1,36 @@
-//! `worker`: seed 001's worker. Consumes the `transactions` queue (queue
-//! trigger), runs the fraud rules on each record, records the result
-//! durably, and only then lets the host acknowledge the message.
+//! `worker`: seed 001's worker. Consumes the `transactions` queue in batches
+//! (queue trigger, `queue-batch-handler`: one instance per batch of
+//! messages), runs the fraud rules on each record, records the results
+//! durably, and only then lets the host acknowledge the messages.
 //!
-//! - Result: object `results/<batch>/<index>.json` in the blobstore (the
-//!   result with the client's whole record), then `result:<batch>:<index>`
-//!   in the key-value bucket (the API and the page read it) — both written
-//!   before `ack`, the key last, so a result the API shows is always
-//!   complete. One object per record, not one per client: a client that
-//!   appears twice keeps both results. Three round trips per record in all
-//!   (set-if-absent, the object, the key); a redelivery redoes them, which
-//!   is harmless since every write is an overwrite of the same content.
-//! - The same `_id` seen again within `repeat_window_ms` (default 60 s) is
-//!   flagged `repeated_id`: `seen:<_id>` is set-if-absent with that TTL,
-//!   holding the message id, so a redelivery of the same message is not
-//!   mistaken for a repeat.
-//! - A backend error answers `retry`, so the host redelivers later; a
-//!   message that is not a record answers `reject` (dead-letter queue).
+//! A batch costs a handful of round trips, whatever its size:
+//!
+//! 1. `seen:<_id>` for every record in one `set-many-if-absent` (TTL
+//!    `repeat_window_ms`, default 60 s, holding the message id), then one
+//!    `get-many` for the ids already seen: a holder other than this message
+//!    means the same `_id` came again within the window (`repeated_id`); a
+//!    redelivery of the same message is not a repeat.
+//! 2. One object per upload batch in the message batch,
+//!    `results/<batch>/<first index>-<hash of the indices>.json`, holding
+//!    each record's result with the client's whole record. Its name depends
+//!    only on which records it holds, so a redelivered message batch
+//!    rewrites the same object; a record regrouped differently on
+//!    redelivery lands in a second object with the same content.
+//! 3. `result:<batch>:<index>` for every record in one `set-many` (the API
+//!    and the page read them), naming the object that holds the record.
+//!    Written last, so a result the API shows is always complete.
+//!
+//! A backend error answers `retry` for every record of the batch (each
+//! write is an overwrite, so redoing them is harmless); a message that is
+//! not a record event answers `reject` (dead-letter queue) on its own.
 
 mod rules;
 
-use corral_sdk::bindings::corral::platform::keyvalue_ext;
-use corral_sdk::bindings::wasi::keyvalue::store;
-use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
-use corral_sdk::{blob, config, log, time};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use corral_sdk::queue_batch::{Delivery, Disposition, QueueBatchHandler};
+use corral_sdk::{blob, config, kv, log, time};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -36,102 +44,221 @@ struct Event {
     record: rules::Record,
 }
 
+/// A well-formed event with where it came from.
+struct Item<'a> {
+    /// Position in the message batch (and in the dispositions).
+    position: usize,
+    event: Event,
+    delivery: &'a Delivery,
+}
+
 struct Worker;
 
 const RETRY_MS: u64 = 1_000;
 
-fn kv_error(e: store::Error) -> String {
-    match e {
-        store::Error::NoSuchStore => "no such bucket".into(),
-        store::Error::AccessDenied => "access denied".into(),
-        store::Error::Other(m) => m,
-    }
-}
-
-impl QueueHandler for Worker {
-    fn handle(delivery: Delivery) -> Disposition {
-        let event = serde_json::from_slice::<Event>(&delivery.message.body).and_then(|mut e| {
-            e.record = serde_json::from_value(e.raw_record.clone())?;
-            Ok(e)
-        });
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                log::warn(
-                    "worker",
-                    &format!("rejecting a message that is not a record event: {e}"),
-                );
-                return Disposition::Reject(format!("not a transaction event: {e}"));
-            }
-        };
-        match process(&event, &delivery) {
-            Ok(flags) => {
-                log::info(
-                    "worker",
-                    &format!(
-                        "batch={} index={} _id={} attempt={} flags={:?}",
-                        event.batch, event.index, event.record.id, delivery.attempt, flags
-                    ),
-                );
-                Disposition::Ack
-            }
-            Err(problem) => {
-                log::warn(
-                    "worker",
-                    &format!(
-                        "batch={} index={} attempt={} will retry: {problem}",
-                        event.batch, event.index, delivery.attempt
-                    ),
-                );
-                Disposition::Retry(RETRY_MS * u64::from(delivery.attempt.min(30)))
+impl QueueBatchHandler for Worker {
+    fn handle_batch(deliveries: Vec<Delivery>) -> Vec<Disposition> {
+        let mut dispositions = vec![Disposition::Ack; deliveries.len()];
+        let mut items = Vec::with_capacity(deliveries.len());
+        for (position, delivery) in deliveries.iter().enumerate() {
+            match parse(&delivery.message.body) {
+                Ok(event) => items.push(Item {
+                    position,
+                    event,
+                    delivery,
+                }),
+                Err(e) => {
+                    log::warn(
+                        "worker",
+                        &format!("rejecting a message that is not a record event: {e}"),
+                    );
+                    dispositions[position] =
+                        Disposition::Reject(format!("not a transaction event: {e}"));
+                }
             }
         }
+        if items.is_empty() {
+            return dispositions;
+        }
+        if let Err(problem) = process(&items) {
+            let attempt = items.iter().map(|i| i.delivery.attempt).max().unwrap_or(1);
+            for batch in upload_batches(&items) {
+                log::warn(
+                    "worker",
+                    &format!(
+                        "batch={batch} attempt={attempt} {} records will retry: {problem}",
+                        items.iter().filter(|i| i.event.batch == batch).count()
+                    ),
+                );
+            }
+            for item in &items {
+                dispositions[item.position] =
+                    Disposition::Retry(RETRY_MS * u64::from(item.delivery.attempt.min(30)));
+            }
+        }
+        dispositions
     }
 }
 
-fn process(event: &Event, delivery: &Delivery) -> Result<Vec<&'static str>, String> {
-    let bucket = store::open(&config::get_or("bucket", "transactions")).map_err(kv_error)?;
-    let result_key = format!("result:{}:{}", event.batch, event.index);
+fn parse(body: &[u8]) -> Result<Event, serde_json::Error> {
+    let mut event: Event = serde_json::from_slice(body)?;
+    event.record = serde_json::from_value(event.raw_record.clone())?;
+    Ok(event)
+}
+
+/// The distinct upload batches of `items`, in order of first appearance.
+fn upload_batches<'a>(items: &'a [Item<'_>]) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item.event.batch.as_str()) {
+            seen.push(item.event.batch.as_str());
+        }
+    }
+    seen
+}
+
+fn process(items: &[Item<'_>]) -> Result<(), String> {
+    let bucket = kv::open(&config::get_or("bucket", "transactions")).map_err(|e| e.to_string())?;
     let now = time::now_millis();
-    let mut flags = rules::check(&event.record, now);
-    let message_id = delivery
-        .message
-        .message_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", event.batch, event.index));
+    let mut flags: Vec<Vec<&'static str>> = items
+        .iter()
+        .map(|i| rules::check(&i.event.record, now))
+        .collect();
+    for (position, repeated) in repeats(&bucket, items)?.into_iter().enumerate() {
+        if repeated {
+            flags[position].push("repeated_id");
+        }
+    }
+
+    // Group by upload batch: one object each.
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (n, item) in items.iter().enumerate() {
+        groups.entry(&item.event.batch).or_default().push(n);
+    }
+    let container =
+        blob::open_or_create(&config::get_or("container", "transactions")).map_err(|e| e.0)?;
+    let mut keys = Vec::with_capacity(items.len());
+    for (batch, members) in &groups {
+        let object = object_name(batch, members.iter().map(|&n| items[n].event.index));
+        let mut results = Vec::with_capacity(members.len());
+        let mut contents = Vec::with_capacity(members.len());
+        for &n in members {
+            let event = &items[n].event;
+            let result = json!({
+                "_id": event.record.id,
+                "batch": event.batch,
+                "index": event.index,
+                "flags": flags[n],
+                "status": if flags[n].is_empty() { "ok" } else { "flagged" },
+                "processed_at": time::format_unix_millis(now),
+                "object": object,
+            });
+            contents.push(json!({ "result": result, "record": event.raw_record }));
+            results.push((
+                format!("result:{}:{}", event.batch, event.index),
+                serde_json::to_vec(&result).expect("serializable"),
+            ));
+        }
+        let body = serde_json::to_vec(&json!({ "results": contents })).expect("serializable");
+        container.put(&object, &body).map_err(|e| e.0)?;
+        keys.extend(results);
+        log_group(batch, &object, members, items, &flags);
+    }
+    bucket.set_many(&keys).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Whether each item's `_id` was seen within the repeat window by another
+/// message: two round trips for the whole batch.
+fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, String> {
     let window = config::get("repeat_window_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
-    let seen_key = format!("seen:{}", event.record.id);
-    let first =
-        keyvalue_ext::set_if_absent(&bucket, &seen_key, message_id.as_bytes(), Some(window))
-            .map_err(kv_error)?;
-    if !first {
-        let holder = bucket.get(&seen_key).map_err(kv_error)?;
-        if holder.as_deref() != Some(message_id.as_bytes()) {
-            flags.push("repeated_id");
-        }
+    let message_ids: Vec<String> = items
+        .iter()
+        .map(|i| {
+            i.delivery
+                .message
+                .message_id
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", i.event.batch, i.event.index))
+        })
+        .collect();
+    let entries: Vec<(String, Vec<u8>)> = items
+        .iter()
+        .zip(&message_ids)
+        .map(|(i, id)| {
+            (
+                format!("seen:{}", i.event.record.id),
+                id.clone().into_bytes(),
+            )
+        })
+        .collect();
+    let first = bucket
+        .set_many_if_absent(&entries, Some(Duration::from_millis(window)))
+        .map_err(|e| e.to_string())?;
+    let taken: Vec<usize> = (0..items.len()).filter(|&n| !first[n]).collect();
+    let mut repeated = vec![false; items.len()];
+    if taken.is_empty() {
+        return Ok(repeated);
     }
-    let result = json!({
-        "_id": event.record.id,
-        "batch": event.batch,
-        "index": event.index,
-        "flags": flags,
-        "status": if flags.is_empty() { "ok" } else { "flagged" },
-        "processed_at": time::format_unix_millis(now),
-    });
-    let object = json!({ "result": result, "record": event.raw_record });
-    let container =
-        blob::open_or_create(&config::get_or("container", "transactions")).map_err(|e| e.0)?;
-    container
-        .put(
-            &format!("results/{}/{}.json", event.batch, event.index),
-            &serde_json::to_vec(&object).expect("serializable"),
-        )
-        .map_err(|e| e.0)?;
-    let result = serde_json::to_vec(&result).expect("serializable");
-    bucket.set(&result_key, &result).map_err(kv_error)?;
-    Ok(flags)
+    let keys: Vec<String> = taken.iter().map(|&n| entries[n].0.clone()).collect();
+    let holders = bucket.get_many(&keys).map_err(|e| e.to_string())?;
+    for (&n, holder) in taken.iter().zip(holders) {
+        repeated[n] = holder.as_deref() != Some(message_ids[n].as_bytes());
+    }
+    Ok(repeated)
 }
 
-corral_sdk::queue_component!(Worker);
+/// `results/<batch>/<first index>-<hash>.json`, the hash (FNV-1a) over the
+/// sorted indices: the same records always give the same name.
+fn object_name(batch: &str, indices: impl Iterator<Item = u64>) -> String {
+    let mut indices: Vec<u64> = indices.collect();
+    indices.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for index in &indices {
+        for byte in index.to_le_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("results/{batch}/{}-{hash:016x}.json", indices[0])
+}
+
+/// One log line per upload batch in the message batch: how many records,
+/// and each flagged one with its flags.
+fn log_group(
+    batch: &str,
+    object: &str,
+    members: &[usize],
+    items: &[Item<'_>],
+    flags: &[Vec<&'static str>],
+) {
+    let flagged: Vec<String> = members
+        .iter()
+        .filter(|&&n| !flags[n].is_empty())
+        .map(|&n| {
+            let event = &items[n].event;
+            format!("{}:{}:{}", event.index, event.record.id, flags[n].join("+"))
+        })
+        .collect();
+    let retried = members
+        .iter()
+        .filter(|&&n| items[n].delivery.attempt > 1)
+        .count();
+    log::info(
+        "worker",
+        &format!(
+            "batch={batch} processed={} flagged={} redelivered={retried} object={object}{}",
+            members.len(),
+            flagged.len(),
+            if flagged.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", flagged.join(" "))
+            }
+        ),
+    );
+}
+
+corral_sdk::queue_batch_component!(Worker);

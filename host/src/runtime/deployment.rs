@@ -12,7 +12,7 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::InstanceState;
-use crate::bindings::{queue_handler, timer_handler};
+use crate::bindings::{queue_batch_handler, queue_handler, timer_handler};
 use crate::capabilities::{Capabilities, Prepared};
 use crate::config::{ComponentConfig, Limits};
 
@@ -46,8 +46,15 @@ pub struct Deployment {
 /// the deploy.
 pub struct Entrypoints {
     pub http: Option<ProxyPre<InstanceState>>,
-    pub queue: Option<queue_handler::GuestIndices>,
+    pub queue: Option<QueueEntry>,
     pub timer: Option<timer_handler::GuestIndices>,
+}
+
+/// How the queue trigger calls a component: one message per instance
+/// (`queue-handler`) or a batch per instance (`queue-batch-handler`).
+pub enum QueueEntry {
+    Single(queue_handler::GuestIndices),
+    Batch(queue_batch_handler::GuestIndices),
 }
 
 impl Entrypoints {
@@ -64,15 +71,19 @@ impl Entrypoints {
         };
         let queue = match &config.queue {
             None => None,
-            Some(_) => Some(
-                queue_handler::GuestIndices::new(pre)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| {
-                        format!(
-                            "component {name:?} has a queue trigger but does not export corral:platform/queue-handler"
-                        )
-                    })?,
-            ),
+            // A component exporting both is called in batches.
+            Some(_) => match queue_batch_handler::GuestIndices::new(pre) {
+                Ok(batch) => Some(QueueEntry::Batch(batch)),
+                Err(_) => Some(QueueEntry::Single(
+                    queue_handler::GuestIndices::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!(
+                                "component {name:?} has a queue trigger but exports neither corral:platform/queue-handler nor corral:platform/queue-batch-handler"
+                            )
+                        })?,
+                )),
+            },
         };
         let timer = match &config.timer {
             None => None,

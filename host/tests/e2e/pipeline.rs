@@ -112,7 +112,7 @@ grants.logging = {{ file = "logs/transactions.log" }}
 [[component]]
 name = "worker"
 wasm = "{worker}"
-queue = {{ name = "transactions", concurrency = 4, retry_delay_ms = 200 }}
+queue = {{ name = "transactions", prefetch = 200, concurrency = 4, batch_size = 50, retry_delay_ms = 200 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
@@ -203,8 +203,9 @@ async fn samples_flow_end_to_end(backends: Backends) {
     assert_eq!(status["processed"], 5, "{status}");
     assert_eq!(status["flagged"], 0, "{status}");
 
-    // The batch is an object, and so is each record's result with the
-    // client's whole record.
+    // The batch is an object, and each record's result with the client's
+    // whole record is in the object its status names (one per message
+    // batch the worker took).
     let file = backends
         .object(&http, &host, &format!("batches/{batch}.json"))
         .await;
@@ -214,10 +215,21 @@ async fn samples_flow_end_to_end(backends: Backends) {
         "the batch object is the file"
     );
     for index in 0..5 {
-        let key = format!("results/{batch}/{index}.json");
+        let key = status["records"][index]["object"]
+            .as_str()
+            .expect("an object")
+            .to_owned();
+        assert!(key.starts_with(&format!("results/{batch}/")), "{key}");
         let object = backends.object(&http, &host, &key).await;
         let object: serde_json::Value = serde_json::from_slice(&object.expect(&key)).unwrap();
-        assert_eq!(object["result"]["index"], index, "{key}: {object}");
+        let object = object["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["result"]["index"] == index)
+            .unwrap_or_else(|| panic!("{key} holds no result for record {index}: {object}"))
+            .clone();
+        assert_eq!(object["result"]["object"], key.as_str(), "{key}: {object}");
         assert_eq!(object["result"]["status"], "ok", "{key}: {object}");
         assert_eq!(
             object["record"]["_id"],

@@ -75,6 +75,14 @@ pub trait Backend: Send + Sync + 'static {
         entries: Vec<(String, Vec<u8>)>,
         ttl: Option<Duration>,
     ) -> Op<()>;
+    /// [`Backend::set_if_absent`] for each entry, in order, in one round
+    /// trip: whether each entry was stored.
+    fn set_many_if_absent(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<Vec<bool>>;
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()>;
     /// About `limit` keys from `cursor` (0 to start). Every key present for
     /// the whole listing is returned at least once.
@@ -218,6 +226,25 @@ impl Store {
         }
         self.run("set-many", self.backend.set_many(bucket, entries, ttl))
             .await
+    }
+
+    pub async fn set_many_if_absent(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_ms: Option<u64>,
+    ) -> Result<Vec<bool>, Failure> {
+        let ttl = ttl_ms.map(validate::ttl).transpose()?;
+        validate::batch(entries.len())?;
+        for (key, value) in &entries {
+            validate::key(key)?;
+            validate::value(value)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let op = self.backend.set_many_if_absent(bucket, entries, ttl);
+        self.run("set-many-if-absent", op).await
     }
 
     pub async fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Result<(), Failure> {

@@ -204,6 +204,19 @@ impl keyvalue_ext::Host for KeyValueView<'_> {
             .map_err(other))
     }
 
+    async fn set_many_if_absent(
+        &mut self,
+        bucket: Resource<Bucket>,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_ms: Option<u64>,
+    ) -> Outcome<Vec<bool>> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .set_many_if_absent(&bucket, entries, ttl_ms)
+            .await
+            .map_err(other))
+    }
+
     async fn ttl(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<u64>> {
         let (bucket, store) = self.bucket(&bucket)?;
         Ok(store.ttl(&bucket, &key).await.map_err(other))

@@ -254,6 +254,30 @@ impl Backend for RedisBackend {
         })
     }
 
+    fn set_many_if_absent(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<Vec<bool>> {
+        let entries: Vec<(String, Vec<u8>)> = entries
+            .into_iter()
+            .map(|(k, v)| (self.full_key(bucket, &k), v))
+            .collect();
+        self.op(move |mut c| async move {
+            let mut pipe = redis::pipe();
+            for (key, value) in &entries {
+                let cmd = pipe.cmd("SET").arg(key).arg(value).arg("NX");
+                if let Some(ttl) = ttl {
+                    cmd.arg("PX").arg(ttl.as_millis() as u64);
+                }
+            }
+            // One reply per SET, in order: `OK` when set, nil when not.
+            let replies: Vec<Value> = pipe.query_async(&mut c).await?;
+            Ok(replies.iter().map(|r| !matches!(r, Value::Nil)).collect())
+        })
+    }
+
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()> {
         let keys: Vec<String> = keys.iter().map(|k| self.full_key(bucket, k)).collect();
         self.op(move |mut c| async move {

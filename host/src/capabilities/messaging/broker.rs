@@ -180,6 +180,11 @@ impl Subscription {
         self.deliveries.recv().await
     }
 
+    /// A delivery the backend has already handed over, without waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        self.deliveries.try_recv().ok()
+    }
+
     /// Stops consuming. Call it once the deliveries taken are settled (a
     /// delivery settled afterwards may fail and be delivered again): every
     /// delivery not settled by then, including those the broker had sent

@@ -1,29 +1,72 @@
-//! One message through a component: call `queue-handler.handle` on a fresh
-//! instance of the component's current version, and turn what it says (or
-//! how it failed) into an [`Outcome`] for the broker.
+//! Messages through a component: call its handler on a fresh instance of
+//! the version current when the messages were taken, and turn what it says
+//! (or how it failed) into an [`Outcome`] per message for the broker.
+//!
+//! A `queue-handler` component gets one instance per message; a
+//! `queue-batch-handler` component one instance per batch.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::QueueConfig;
+use crate::bindings::queue_batch_handler::{
+    Delivery as WitBatchDelivery, Disposition as BatchDisposition,
+};
 use crate::bindings::queue_handler::{Delivery as WitDelivery, Disposition};
 use crate::capabilities::messaging::{Delivery, Outcome};
 use crate::runtime::Registry;
+use crate::runtime::deployment::{Deployment, QueueEntry};
 use crate::triggers::{failure, invocation};
 
-/// Runs the handler for `delivery` and decides its outcome.
+/// Runs `deployment`'s handler for `deliveries` and decides an outcome for
+/// each, in order.
 ///
 /// A trap, a timeout or a missing component counts as a retry with the
-/// queue's exponential back-off; a handler's own `retry(ms)` is honoured up
-/// to `max_retry_delay_ms`; a retry (for whatever reason) at attempt
-/// `max_attempts` becomes a dead letter instead.
+/// queue's exponential back-off (for every message of a batch); a
+/// handler's own `retry(ms)` is honoured up to `max_retry_delay_ms`; a retry
+/// (for whatever reason) at attempt `max_attempts` becomes a dead letter
+/// instead.
 pub async fn decide(
     registry: &Registry,
     component: &str,
     config: &QueueConfig,
-    delivery: &Delivery,
-) -> Outcome {
-    let attempt = delivery.attempt;
-    let (delay, why) = match call(registry, component, delivery).await {
+    deployment: Option<Arc<Deployment>>,
+    deliveries: &[Delivery],
+) -> Vec<Outcome> {
+    let answers = match deployment {
+        None => vec![Err(format!("component {component:?} is not deployed")); deliveries.len()],
+        Some(deployment) => match &deployment.entrypoints.queue {
+            None => vec![
+                Err(format!(
+                    "component {component:?} does not export a queue handler"
+                ));
+                deliveries.len()
+            ],
+            Some(QueueEntry::Batch(_)) => {
+                match call_batch(registry, &deployment, deliveries).await {
+                    Ok(dispositions) => dispositions.into_iter().map(Ok).collect(),
+                    Err(why) => vec![Err(why); deliveries.len()],
+                }
+            }
+            Some(QueueEntry::Single(_)) => {
+                let mut answers = Vec::with_capacity(deliveries.len());
+                for delivery in deliveries {
+                    answers.push(call_one(registry, &deployment, delivery).await);
+                }
+                answers
+            }
+        },
+    };
+    deliveries
+        .iter()
+        .zip(answers)
+        .map(|(delivery, answer)| outcome(config, delivery.attempt, answer))
+        .collect()
+}
+
+/// What the queue does with a message given the handler's answer.
+fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, String>) -> Outcome {
+    let (delay, why) = match answer {
         Ok(Disposition::Ack) => return Outcome::Ack,
         Ok(Disposition::Reject(reason)) => {
             return Outcome::DeadLetter(format!("rejected: {reason}"));
@@ -43,32 +86,72 @@ pub async fn decide(
     Outcome::Retry(delay)
 }
 
-/// The handler's disposition, or why there is none.
-async fn call(
+/// `queue-handler.handle` for one message.
+async fn call_one(
     registry: &Registry,
-    component: &str,
+    deployment: &Arc<Deployment>,
     delivery: &Delivery,
 ) -> Result<Disposition, String> {
-    // Looked up per message, so that a redeploy takes effect at the next one.
-    let Some(deployment) = registry.current(component) else {
-        return Err(format!("component {component:?} is not deployed"));
-    };
-    let Some(indices) = deployment.entrypoints.queue.as_ref() else {
-        return Err(format!(
-            "component {component:?} does not export queue-handler"
-        ));
+    let Some(QueueEntry::Single(indices)) = &deployment.entrypoints.queue else {
+        unreachable!("called only for queue-handler components");
     };
     let argument = WitDelivery {
         queue: delivery.queue.clone(),
         message: delivery.message.clone(),
         attempt: delivery.attempt,
     };
-    let result = invocation::call(registry, &deployment, async |store, instance| {
+    let result = invocation::call(registry, deployment, async |store, instance| {
         let guest = indices.load(&mut *store, &instance)?;
         guest.call_handle(&mut *store, &argument).await
     })
     .await;
-    result.map_err(|error| failure::classify(component, deployment.version, &error).1)
+    result.map_err(|error| failed(deployment, &error))
+}
+
+/// `queue-batch-handler.handle-batch` for all of `deliveries` at once.
+async fn call_batch(
+    registry: &Registry,
+    deployment: &Arc<Deployment>,
+    deliveries: &[Delivery],
+) -> Result<Vec<Disposition>, String> {
+    let Some(QueueEntry::Batch(indices)) = &deployment.entrypoints.queue else {
+        unreachable!("called only for queue-batch-handler components");
+    };
+    let argument: Vec<WitBatchDelivery> = deliveries
+        .iter()
+        .map(|delivery| WitBatchDelivery {
+            queue: delivery.queue.clone(),
+            message: delivery.message.clone(),
+            attempt: delivery.attempt,
+        })
+        .collect();
+    let result = invocation::call(registry, deployment, async |store, instance| {
+        let guest = indices.load(&mut *store, &instance)?;
+        guest.call_handle_batch(&mut *store, &argument).await
+    })
+    .await;
+    let dispositions = result.map_err(|error| failed(deployment, &error))?;
+    if dispositions.len() != deliveries.len() {
+        let why = format!(
+            "handle-batch returned {} dispositions for {} deliveries",
+            dispositions.len(),
+            deliveries.len()
+        );
+        tracing::warn!(component = %deployment.component, version = deployment.version, "{why}");
+        return Err(why);
+    }
+    Ok(dispositions
+        .into_iter()
+        .map(|d| match d {
+            BatchDisposition::Ack => Disposition::Ack,
+            BatchDisposition::Retry(ms) => Disposition::Retry(ms),
+            BatchDisposition::Reject(reason) => Disposition::Reject(reason),
+        })
+        .collect())
+}
+
+fn failed(deployment: &Deployment, error: &wasmtime::Error) -> String {
+    failure::classify(&deployment.component, deployment.version, error).1
 }
 
 /// `retry_delay_ms` doubled per attempt already made, at most
@@ -97,6 +180,30 @@ mod tests {
         assert_eq!(
             [ms(1), ms(2), ms(3), ms(4), ms(5), ms(99)],
             [100, 200, 400, 800, 1000, 1000]
+        );
+    }
+
+    #[test]
+    fn outcomes_follow_the_answer_and_the_attempt() {
+        let mut c = config();
+        c.max_attempts = 3;
+        assert_eq!(outcome(&c, 1, Ok(Disposition::Ack)), Outcome::Ack);
+        assert_eq!(
+            outcome(&c, 1, Ok(Disposition::Retry(50_000))),
+            Outcome::Retry(Duration::from_millis(1000)),
+            "a handler's delay is capped"
+        );
+        assert_eq!(
+            outcome(&c, 2, Err("trapped".into())),
+            Outcome::Retry(Duration::from_millis(200))
+        );
+        assert!(matches!(
+            outcome(&c, 3, Err("trapped".into())),
+            Outcome::DeadLetter(reason) if reason.contains("gave up after 3 attempts") && reason.contains("trapped")
+        ));
+        assert_eq!(
+            outcome(&c, 1, Ok(Disposition::Reject("bad".into()))),
+            Outcome::DeadLetter("rejected: bad".into())
         );
     }
 }

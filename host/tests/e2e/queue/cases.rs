@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::{
-    BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, publish_to_exchange, start, wait_lines,
+    BATCH_LOG, BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, publish_to_exchange, start,
+    wait_lines,
 };
 use crate::common::*;
 
@@ -258,4 +259,92 @@ pub async fn connection_drops_lose_nothing(b: &Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `batch-probe` gets many messages per call, each exactly once, and never
+/// more than `batch_size`.
+pub async fn batches_carry_many_messages_per_call(b: &Backend) {
+    let host = start(b);
+    ok(&publish(&host, "batched", "m", "ack", 50).await);
+    let handled = wait_lines(&host, BATCH_LOG, "handled queue=batched id=m-", 50).await;
+    let ids: HashSet<&str> = handled
+        .iter()
+        .map(|l| l.split(" id=").nth(1).unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 50, "each message once: {handled:#?}");
+    assert!(
+        handled
+            .iter()
+            .all(|l| l.contains("attempt=1 body=ack -> ack"))
+    );
+    let sizes: Vec<usize> = lines(&host, BATCH_LOG, "batch size=")
+        .iter()
+        .map(|l| {
+            let size = l.split("batch size=").nth(1).unwrap();
+            size.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 50, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 20),
+        "batch_size is a cap: {sizes:?}"
+    );
+    assert!(
+        sizes.len() < 50,
+        "50 messages published at once share calls: {sizes:?}"
+    );
+    // Acknowledged: none comes back.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        lines(&host, BATCH_LOG, "handled queue=batched id=m-").len(),
+        50
+    );
+}
+
+/// In one batch, a rejected message is dead-lettered alone while the others
+/// are acked; a trapping call or one that answers too few dispositions
+/// retries every message it had, then dead-letters what keeps failing.
+pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
+    let host = start(b);
+    ok(&publish(&host, "batched", "x", "reject:bad input", 1).await);
+    ok(&publish(&host, "batched", "a", "ack", 3).await);
+    let dead = wait_lines(&host, DEAD_LOG, "handled queue=batched.dead id=x ", 1).await;
+    assert!(dead[0].contains("attempt=1"), "{}", dead[0]);
+    assert!(
+        dead[0].contains("reason=rejected: bad input"),
+        "{}",
+        dead[0]
+    );
+    wait_lines(&host, BATCH_LOG, "handled queue=batched id=a-", 3).await;
+
+    ok(&publish(&host, "batched", "t", "trap", 1).await);
+    let dead = wait_lines(&host, DEAD_LOG, "handled queue=batched.dead id=t ", 1).await;
+    assert!(
+        dead[0].contains("reason=gave up after 3 attempts"),
+        "{}",
+        dead[0]
+    );
+    assert!(dead[0].contains("trapped"), "{}", dead[0]);
+    assert_eq!(
+        lines(&host, BATCH_LOG, "handled queue=batched id=t ").len(),
+        3
+    );
+
+    ok(&publish(&host, "batched", "s", "short", 1).await);
+    let dead = wait_lines(&host, DEAD_LOG, "handled queue=batched.dead id=s ", 1).await;
+    assert!(
+        dead[0].contains("handle-batch returned 0 dispositions for 1 deliveries"),
+        "{}",
+        dead[0]
+    );
+    // Every message settled once: the acked ones never came back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lines(&host, BATCH_LOG, "handled queue=batched id=a-").len(),
+        3
+    );
+    assert_eq!(
+        lines(&host, DEAD_LOG, "handled queue=batched.dead").len(),
+        3
+    );
 }

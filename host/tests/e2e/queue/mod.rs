@@ -14,6 +14,7 @@ use crate::proxy::Proxy;
 pub const PROBE_LOG: &str = "logs/probe.log";
 pub const DEAD_LOG: &str = "logs/dead.log";
 pub const BULK_LOG: &str = "logs/bulk.log";
+pub const BATCH_LOG: &str = "logs/batch.log";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// One backend under test; the host config's `[messaging]` section comes
@@ -100,8 +101,11 @@ bindings = [ { queue = "bulk" } ]
 "#;
 
 /// `probe` consumes `work` one message at a time (so its log is in order),
-/// `bulk` consumes `bulk` four at a time, `graveyard` consumes `work.dead`.
-/// The probe imports `messaging`, so each copy needs the grant, if empty.
+/// `bulk` consumes `bulk` four at a time, `graveyard` consumes `work.dead`;
+/// `batcher` (`batch-probe`) consumes `batched` up to 20 messages per call,
+/// and `batch-graveyard` its dead letters, logging to the same file as
+/// `graveyard`. The probe imports `messaging`, so each copy needs the grant,
+/// if empty.
 pub fn components() -> String {
     format!(
         r#"
@@ -112,7 +116,7 @@ routes = ["/queue-probe"]
 limits = {{ timeout_ms = 5000 }}
 queue = {{ name = "work", prefetch = 4, concurrency = 1, max_attempts = 3, retry_delay_ms = 100, max_retry_delay_ms = 200 }}
 grants.logging = {{ file = "{PROBE_LOG}" }}
-grants.messaging = {{ publish = ["work", "bulk"], exchanges = ["events"] }}
+grants.messaging = {{ publish = ["work", "bulk", "batched"], exchanges = ["events"] }}
 
 [[component]]
 name = "bulk"
@@ -127,8 +131,23 @@ wasm = "{wasm}"
 queue = {{ name = "work.dead" }}
 grants.logging = {{ file = "{DEAD_LOG}" }}
 grants.messaging = {{ publish = [] }}
+
+[[component]]
+name = "batcher"
+wasm = "{batch_wasm}"
+limits = {{ timeout_ms = 5000 }}
+queue = {{ name = "batched", prefetch = 64, concurrency = 1, batch_size = 20, batch_wait_ms = 200, max_attempts = 3, retry_delay_ms = 100, max_retry_delay_ms = 200 }}
+grants.logging = {{ file = "{BATCH_LOG}" }}
+
+[[component]]
+name = "batch-graveyard"
+wasm = "{wasm}"
+queue = {{ name = "batched.dead" }}
+grants.logging = {{ file = "{DEAD_LOG}" }}
+grants.messaging = {{ publish = [] }}
 "#,
         wasm = component_artifacts::QUEUE_PROBE,
+        batch_wasm = component_artifacts::BATCH_PROBE,
     )
 }
 
@@ -218,6 +237,8 @@ both!(exchange_publishing_routes_and_needs_a_grant);
 both!(graceful_stop_finishes_in_flight_and_leaves_the_rest);
 both!(a_killed_host_gets_its_message_again);
 both!(throughput);
+both!(batches_carry_many_messages_per_call);
+both!(a_batch_settles_each_message_by_its_own_answer);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_connection_drops_lose_nothing() {

@@ -250,6 +250,30 @@ impl Backend for EmbeddedBackend {
         })
     }
 
+    fn set_many_if_absent(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    ) -> Op<Vec<bool>> {
+        let bucket = bucket.to_owned();
+        self.write(move |w, now| {
+            let expires = expiry(now, ttl);
+            // Reads inside the write transaction see its own earlier puts,
+            // so a key given twice is set by its first entry only.
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    if let Lookup::Live(..) = read(&w.entries, &bucket, k, now)? {
+                        return Ok(false);
+                    }
+                    w.put(&bucket, k, v, expires)?;
+                    Ok(true)
+                })
+                .collect()
+        })
+    }
+
     fn delete_many(&self, bucket: &str, keys: Vec<String>) -> Op<()> {
         let bucket = bucket.to_owned();
         self.write(move |w, _| keys.iter().try_for_each(|k| w.remove(&bucket, k)))

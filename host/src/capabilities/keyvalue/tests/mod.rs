@@ -108,6 +108,7 @@ on_both!(
     set_many_with_ttl_expires_together,
     concurrent_writes_each_get_their_own_answer,
     set_if_absent_sets_once,
+    set_many_if_absent_answers_per_entry,
     increment_counts_in_decimal,
     batch_operations,
     list_keys_pages_through_everything(3),
@@ -294,6 +295,61 @@ async fn set_if_absent_sets_once(store: Store, _: Kind) {
             .unwrap()
     );
     assert_eq!(store.get("b", "lock").await.unwrap(), Some(b"c".to_vec()));
+}
+
+async fn set_many_if_absent_answers_per_entry(store: Store, _: Kind) {
+    store
+        .set("b", "taken", b"old".to_vec(), None)
+        .await
+        .unwrap();
+    let entry = |k: &str, v: &str| (k.to_owned(), v.as_bytes().to_vec());
+    let answers = store
+        .set_many_if_absent(
+            "b",
+            vec![
+                entry("fresh", "1"),
+                entry("taken", "2"),
+                entry("twice", "first"),
+                entry("twice", "second"),
+            ],
+            Some(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers, [true, false, true, false]);
+    assert_eq!(store.get("b", "fresh").await.unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        store.get("b", "taken").await.unwrap(),
+        Some(b"old".to_vec())
+    );
+    assert_eq!(
+        store.get("b", "twice").await.unwrap(),
+        Some(b"first".to_vec())
+    );
+    assert!(store.ttl("b", "fresh").await.unwrap().is_some());
+    assert_eq!(store.ttl("b", "taken").await.unwrap(), None, "untouched");
+
+    // Expired counts as absent; without a ttl the entry never expires.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let answers = store
+        .set_many_if_absent("b", vec![entry("fresh", "3"), entry("taken", "4")], None)
+        .await
+        .unwrap();
+    assert_eq!(answers, [true, false]);
+    assert_eq!(store.get("b", "fresh").await.unwrap(), Some(b"3".to_vec()));
+    assert_eq!(store.ttl("b", "fresh").await.unwrap(), None);
+
+    assert_eq!(
+        store.set_many_if_absent("b", vec![], None).await.unwrap(),
+        Vec::<bool>::new()
+    );
+    let too_many = (0..1001).map(|i| entry(&format!("k{i}"), "v")).collect();
+    let err = store
+        .set_many_if_absent("b", too_many, None)
+        .await
+        .unwrap_err();
+    assert!(err.0.contains("1000"), "{err}");
+    assert!(!store.exists("b", "k0").await.unwrap(), "nothing written");
 }
 
 async fn increment_counts_in_decimal(store: Store, _: Kind) {

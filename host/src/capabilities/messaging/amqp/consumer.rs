@@ -34,7 +34,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub fn start(publisher: Arc<Publisher>, spec: Subscribe) -> Subscription {
-    let (deliveries, rx) = mpsc::channel(1);
+    // Room for everything the prefetch lets out, so that a batch trigger
+    // finds what has arrived without waiting on this task.
+    let (deliveries, rx) = mpsc::channel(spec.prefetch.max(1).into());
     let (stop, stop_rx) = watch::channel(false);
     let checked = [&spec.queue, &spec.dead_letter]
         .into_iter()

@@ -20,7 +20,9 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// `queue` and `dead_letter` in `spec` are the stored (prefixed) names.
 pub fn start(store: Arc<Store>, spec: Subscribe, logical: String) -> Subscription {
-    let (deliveries, rx) = mpsc::channel(1);
+    // Room for everything the prefetch lets out, so that a batch trigger
+    // finds what has arrived without waiting on this task.
+    let (deliveries, rx) = mpsc::channel(spec.prefetch.max(1).into());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         run(store.clone(), spec, logical, deliveries, stop_rx).await;
