@@ -215,12 +215,7 @@ impl Store {
         entries: Vec<(String, Vec<u8>)>,
         ttl_ms: Option<u64>,
     ) -> Result<(), Failure> {
-        let ttl = ttl_ms.map(validate::ttl).transpose()?;
-        validate::batch(entries.len())?;
-        for (key, value) in &entries {
-            validate::key(key)?;
-            validate::value(value)?;
-        }
+        let ttl = validate_entries(&entries, ttl_ms)?;
         if entries.is_empty() {
             return Ok(());
         }
@@ -234,12 +229,7 @@ impl Store {
         entries: Vec<(String, Vec<u8>)>,
         ttl_ms: Option<u64>,
     ) -> Result<Vec<bool>, Failure> {
-        let ttl = ttl_ms.map(validate::ttl).transpose()?;
-        validate::batch(entries.len())?;
-        for (key, value) in &entries {
-            validate::key(key)?;
-            validate::value(value)?;
-        }
+        let ttl = validate_entries(&entries, ttl_ms)?;
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -263,4 +253,18 @@ impl Store {
             .list_keys(bucket, cursor.unwrap_or(0), self.page_size);
         self.run("list-keys", op).await
     }
+}
+
+/// Checks a batch write: its size, each key and value, and the TTL.
+fn validate_entries(
+    entries: &[(String, Vec<u8>)],
+    ttl_ms: Option<u64>,
+) -> Result<Option<Duration>, Failure> {
+    let ttl = ttl_ms.map(validate::ttl).transpose()?;
+    validate::batch(entries.len())?;
+    for (key, value) in entries {
+        validate::key(key)?;
+        validate::value(value)?;
+    }
+    Ok(ttl)
 }

@@ -57,6 +57,18 @@ impl RedisBackend {
         .boxed()
     }
 
+    /// `entries` with their keys made full (see [`Self::full_key`]).
+    fn full_entries(
+        &self,
+        bucket: &str,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Vec<(String, Vec<u8>)> {
+        entries
+            .into_iter()
+            .map(|(k, v)| (self.full_key(bucket, &k), v))
+            .collect()
+    }
+
     fn full_key(&self, bucket: &str, key: &str) -> String {
         format!("{}{bucket}:{key}", self.0.prefix)
     }
@@ -222,10 +234,7 @@ impl Backend for RedisBackend {
         entries: Vec<(String, Vec<u8>)>,
         ttl: Option<Duration>,
     ) -> Op<()> {
-        let entries: Vec<(String, Vec<u8>)> = entries
-            .into_iter()
-            .map(|(k, v)| (self.full_key(bucket, &k), v))
-            .collect();
+        let entries = self.full_entries(bucket, entries);
         self.op(move |mut c| async move {
             let mut pipe = redis::pipe();
             pipe.atomic();
@@ -260,10 +269,7 @@ impl Backend for RedisBackend {
         entries: Vec<(String, Vec<u8>)>,
         ttl: Option<Duration>,
     ) -> Op<Vec<bool>> {
-        let entries: Vec<(String, Vec<u8>)> = entries
-            .into_iter()
-            .map(|(k, v)| (self.full_key(bucket, &k), v))
-            .collect();
+        let entries = self.full_entries(bucket, entries);
         self.op(move |mut c| async move {
             let mut pipe = redis::pipe();
             for (key, value) in &entries {
