@@ -3,12 +3,15 @@
 //! JSON file of `PIPELINE_RECORDS` generated records, 10,000 by default) to
 //! the moment `GET /api/transactions/{batch}` reports nothing pending.
 //!
-//! Backends (`PIPELINE_BACKENDS`, default "embedded,real"):
+//! Backends (`PIPELINE_BACKENDS`, default "embedded,real,rabbitmq-alone"):
 //! - `embedded`: the defaults (redb key-value, embedded queue, files);
 //! - `real`: Redis and RabbitMQ on this machine and an S3 server on
 //!   loopback (`PIPELINE_S3`: `s3s-fs` by default, installed with cargo if
 //!   missing; or `moto`, the tests' server), under a random prefix that is
-//!   deleted afterwards.
+//!   deleted afterwards;
+//! - `rabbitmq-alone`: not corral at all, the ceiling the broker sets: the
+//!   same messages published and consumed with plain lapin (see
+//!   `support/broker_floor.rs`).
 //!
 //! The host runs `transactions` and `worker` with the shipped `corral.toml`
 //! settings (worker: prefetch 400, concurrency 4, batch_size 100;
@@ -25,6 +28,8 @@
 
 #[path = "../tests/support/backend_sections.rs"]
 mod backend_sections;
+#[path = "support/broker_floor.rs"]
+mod broker_floor;
 #[path = "../tests/support/moto.rs"]
 mod moto;
 #[path = "../tests/support/rabbit.rs"]
@@ -59,11 +64,14 @@ fn main() -> anyhow::Result<()> {
     let records: usize = env_or("PIPELINE_RECORDS", 10_000);
     let poll = Duration::from_millis(env_or("PIPELINE_POLL_MS", 250));
     let timeout = Duration::from_secs(env_or("PIPELINE_TIMEOUT_S", 600));
-    let backends: Vec<String> = env_or("PIPELINE_BACKENDS", "embedded,real".to_string())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let backends: Vec<String> = env_or(
+        "PIPELINE_BACKENDS",
+        "embedded,real,rabbitmq-alone".to_string(),
+    )
+    .split(',')
+    .map(|s| s.trim().to_owned())
+    .filter(|s| !s.is_empty())
+    .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -92,7 +100,15 @@ fn main() -> anyhow::Result<()> {
                 redis_keys::delete_under("redis://127.0.0.1:6379", &prefix);
                 run?
             }
-            other => anyhow::bail!("unknown backend {other:?} (embedded, real)"),
+            "rabbitmq-alone" => {
+                let queue = format!("{}floor", rabbit::random_prefix("bench-pipeline"));
+                runtime.block_on(broker_floor::measure(
+                    &rabbit::rabbitmq_url(),
+                    &queue,
+                    &file,
+                ))?
+            }
+            other => anyhow::bail!("unknown backend {other:?} (embedded, real, rabbitmq-alone)"),
         };
         runs.push(run);
     }
