@@ -10,18 +10,20 @@
 //! it, then ack the original. A retry is published (confirmed) to the
 //! queue's delay queue with `x-corral-attempt + 1`; a dead letter to the
 //! dead-letter queue with the reason. If that publish fails, the original is
-//! handed back (`nack` + requeue) to be handled again.
+//! handed back (`nack` + requeue) to be handled again. Acks go out
+//! coalesced (see [`super::acks`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Acker, BasicProperties, Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
+use super::acks::Acks;
 use super::link::Link;
 use super::properties;
 use super::publish::{Outgoing, Publisher};
@@ -90,10 +92,11 @@ async fn run(
             }
         };
         tracing::info!(queue = %spec.queue, generation = link.generation, prefetch = spec.prefetch, "consuming");
+        let acks = Arc::new(Acks::start(spec.queue.clone()));
         let ended = loop {
             let next = tokio::select! {
                 () = stopped(&mut stop) => {
-                    close(&channel).await;
+                    close(&channel, &acks).await;
                     return;
                 }
                 next = consumer.next() => next,
@@ -104,16 +107,16 @@ async fn run(
                 Some(Err(error)) => break error.to_string(),
                 None => break "the broker ended the subscription".to_string(),
             };
-            let delivery = to_delivery(&publisher, &spec, delivery);
+            let delivery = to_delivery(&publisher, &spec, &acks, delivery);
             tokio::select! {
                 // An undelivered delivery is dropped here: it goes back to
                 // the queue (see `AmqpSettle`'s `Drop`) or with the channel.
                 () = stopped(&mut stop) => {
-                    close(&channel).await;
+                    close(&channel, &acks).await;
                     return;
                 }
                 sent = deliveries.send(delivery) => if sent.is_err() {
-                    close(&channel).await;
+                    close(&channel, &acks).await;
                     return;
                 },
                 // Its handlers are all busy and the connection died: what
@@ -123,7 +126,7 @@ async fn run(
         };
         tracing::warn!(queue = %spec.queue, generation = link.generation, "consumer interrupted ({ended}); subscribing again");
         publisher.links.suspect(&link);
-        close(&channel).await;
+        close(&channel, &acks).await;
         tokio::select! {
             () = stopped(&mut stop) => return,
             () = tokio::time::sleep(FIRST_BACKOFF) => {}
@@ -158,8 +161,10 @@ async fn open(
     Ok((channel, consumer))
 }
 
-/// Closing the channel gives every unacknowledged delivery back to the queue.
-async fn close(channel: &Channel) {
+/// Sends the acks still pending, then closes the channel, which gives every
+/// unacknowledged delivery back to the queue.
+async fn close(channel: &Channel, acks: &Acks) {
+    acks.finish().await;
     if channel.status().connected() {
         let _ = tokio::time::timeout(Duration::from_secs(5), channel.close(200, "OK".into())).await;
     }
@@ -168,11 +173,15 @@ async fn close(channel: &Channel) {
 fn to_delivery(
     publisher: &Arc<Publisher>,
     spec: &Subscribe,
+    acks: &Arc<Acks>,
     delivery: lapin::message::Delivery,
 ) -> Delivery {
     let (message, attempt) = properties::incoming(&delivery.properties, &delivery.data);
+    acks.delivered(delivery.delivery_tag);
     let settler = AmqpSettle {
         publisher: publisher.clone(),
+        acks: acks.clone(),
+        tag: delivery.delivery_tag,
         acker: delivery.acker,
         properties: delivery.properties,
         queue: spec.queue.clone(),
@@ -184,6 +193,9 @@ fn to_delivery(
 
 struct AmqpSettle {
     publisher: Arc<Publisher>,
+    /// The channel's acknowledgements, and this delivery's tag on it.
+    acks: Arc<Acks>,
+    tag: u64,
     acker: Acker,
     properties: BasicProperties,
     queue: String,
@@ -227,39 +239,17 @@ impl Settle for AmqpSettle {
                 }
             };
             if let Err(error) = copy {
-                let _ = tokio::time::timeout(ACK_TIMEOUT, self.acker.nack(requeue())).await;
+                self.acks.give_back(self.tag, self.acker.clone());
                 anyhow::bail!(
                     "could not store the message's next copy ({error}); it goes back to the queue"
                 );
             }
-            let acked =
-                tokio::time::timeout(ACK_TIMEOUT, self.acker.ack(BasicAckOptions::default()));
-            match acked.await {
-                Ok(Ok(true)) => Ok(()),
-                Ok(Ok(false)) => anyhow::bail!(
-                    "the channel closed before the ack; the broker delivers the message again"
-                ),
-                Ok(Err(error)) => {
-                    anyhow::bail!("ack failed ({error}); the broker delivers the message again")
-                }
-                Err(_) => anyhow::bail!(
-                    "the ack was not sent within {ACK_TIMEOUT:?} (connection lost?); the broker delivers the message again"
-                ),
-            }
+            // Handed to the channel's sender, which acks it soon, with
+            // others where it can. Not sent at all (the channel died first),
+            // the message is delivered again: at least once, never lost.
+            self.acks.ack(self.tag, self.acker.clone());
+            Ok(())
         })
-    }
-}
-
-/// How long an ack or nack may take to be handed to the connection. On a
-/// connection that died under it, lapin can keep the frame queued forever;
-/// the handler's slot must not wait with it. An ack that never went out is
-/// harmless: the broker delivers the message again.
-const ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn requeue() -> BasicNackOptions {
-    BasicNackOptions {
-        multiple: false,
-        requeue: true,
     }
 }
 
@@ -267,14 +257,8 @@ impl Drop for AmqpSettle {
     /// A delivery dropped without an outcome (its handler task died) goes
     /// back to the queue now rather than when the channel closes.
     fn drop(&mut self) {
-        if !self.settled
-            && self.acker.usable()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let acker = self.acker.clone();
-            runtime.spawn(async move {
-                let _ = tokio::time::timeout(ACK_TIMEOUT, acker.nack(requeue())).await;
-            });
+        if !self.settled && self.acker.usable() {
+            self.acks.give_back(self.tag, self.acker.clone());
         }
     }
 }

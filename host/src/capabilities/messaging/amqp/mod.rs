@@ -7,6 +7,7 @@
 //! * [`publish`]: confirmed publishing;
 //! * [`consumer`]: subscriptions and how deliveries are settled.
 
+mod acks;
 mod consumer;
 mod link;
 mod properties;
