@@ -14,7 +14,7 @@
 //!   `support/broker_floor.rs`).
 //!
 //! The host runs `transactions` and `worker` with the shipped `corral.toml`
-//! settings (worker: prefetch 400, concurrency 4, batch_size 100;
+//! settings (worker: prefetch 400, concurrency 2, batch_size 200;
 //! `PIPELINE_PREFETCH`, `PIPELINE_CONCURRENCY`, `PIPELINE_BATCH` to try
 //! others). The status is polled every
 //! `PIPELINE_POLL_MS` (250); the figure is therefore late by at most one
@@ -305,8 +305,8 @@ grants.logging = {{ file = "logs/worker/app.log" }}
 "#,
             transactions = component_artifacts::TRANSACTIONS,
             prefetch = env_or("PIPELINE_PREFETCH", 400u32),
-            concurrency = env_or("PIPELINE_CONCURRENCY", 4u32),
-            batch = env_or("PIPELINE_BATCH", 100u32),
+            concurrency = env_or("PIPELINE_CONCURRENCY", 2u32),
+            batch = env_or("PIPELINE_BATCH", 200u32),
             worker = component_artifacts::WORKER,
         ),
     )?;
