@@ -1,7 +1,8 @@
 //! What RabbitMQ alone allows the pipeline: the upload's messages (the same
 //! bodies, persistent, publisher-confirmed, on one channel) published with
 //! plain lapin into a fresh durable queue while a plain lapin consumer
-//! (prefetch 400) acknowledges each one as it arrives, timed until the last
+//! (prefetch 400, on a second connection as corral's consumers are)
+//! acknowledges each one as it arrives, timed until the last
 //! is acknowledged. No component, no key-value, no S3: no pipeline over
 //! this broker can do better than this figure on the same machine.
 
@@ -40,7 +41,9 @@ pub async fn measure(url: &str, queue: &str, file: &[u8]) -> anyhow::Result<Valu
         .queue_declare(queue.into(), durable, FieldTable::default())
         .await?;
 
-    let consumer_channel = connection.create_channel().await?;
+    // Like corral: the consumer on a connection of its own.
+    let consumer_connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let consumer_channel = consumer_connection.create_channel().await?;
     consumer_channel
         .basic_qos(400, BasicQosOptions::default())
         .await?;
@@ -97,6 +100,7 @@ pub async fn measure(url: &str, queue: &str, file: &[u8]) -> anyhow::Result<Valu
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await?;
     let _ = connection.close(200, "OK".into()).await;
+    let _ = consumer_connection.close(200, "OK".into()).await;
     let n = bodies.len();
     eprintln!(
         "  .. rabbitmq alone: {n} messages published, confirmed and acked in {:.2} s ({} msg/s; all confirmed after {:.2} s)",

@@ -24,7 +24,7 @@ use lapin::{Acker, BasicProperties, Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
 use super::acks::Acks;
-use super::link::Link;
+use super::link::{Link, Links};
 use super::properties;
 use super::publish::{Outgoing, Publisher};
 use super::topology::{Route, short};
@@ -35,7 +35,10 @@ use crate::capabilities::messaging::broker::{
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-pub fn start(publisher: Arc<Publisher>, spec: Subscribe) -> Subscription {
+/// Consumes on `links` (the consumers' connection, apart from the
+/// publishers' so that the broker reads the two streams of frames in
+/// parallel); retries and dead letters are published with `publisher`.
+pub fn start(publisher: Arc<Publisher>, links: Arc<Links>, spec: Subscribe) -> Subscription {
     // Room for everything the prefetch lets out, so that a batch trigger
     // finds what has arrived without waiting on this task.
     let (deliveries, rx) = mpsc::channel(spec.prefetch.max(1).into());
@@ -44,7 +47,7 @@ pub fn start(publisher: Arc<Publisher>, spec: Subscribe) -> Subscription {
         .into_iter()
         .try_for_each(|name| publisher.topology.check(name));
     let task = match checked {
-        Ok(()) => tokio::spawn(run(publisher, spec, deliveries, stop_rx)),
+        Ok(()) => tokio::spawn(run(publisher, links, spec, deliveries, stop_rx)),
         Err(error) => {
             tracing::error!(queue = %spec.queue, "cannot consume: {error}");
             tokio::spawn(async {})
@@ -55,6 +58,7 @@ pub fn start(publisher: Arc<Publisher>, spec: Subscribe) -> Subscription {
 
 async fn run(
     publisher: Arc<Publisher>,
+    links: Arc<Links>,
     spec: Subscribe,
     deliveries: mpsc::Sender<Delivery>,
     mut stop: watch::Receiver<bool>,
@@ -63,7 +67,7 @@ async fn run(
     loop {
         let link = tokio::select! {
             () = stopped(&mut stop) => return,
-            link = publisher.links.wait(None) => match link {
+            link = links.wait(None) => match link {
                 Some(link) => link,
                 None => return,
             },
@@ -82,7 +86,7 @@ async fn run(
             }
             Err(error) => {
                 tracing::warn!(queue = %spec.queue, "cannot subscribe: {error}; retrying");
-                publisher.links.suspect(&link);
+                links.suspect(&link);
                 tokio::select! {
                     () = stopped(&mut stop) => return,
                     () = tokio::time::sleep(backoff) => {}
@@ -100,7 +104,7 @@ async fn run(
                     return;
                 }
                 next = consumer.next() => next,
-                () = publisher.links.lost(&link) => break "the connection was lost".to_string(),
+                () = links.lost(&link) => break "the connection was lost".to_string(),
             };
             let delivery = match next {
                 Some(Ok(delivery)) => delivery,
@@ -121,11 +125,11 @@ async fn run(
                 },
                 // Its handlers are all busy and the connection died: what
                 // is in flight comes back from the broker; subscribe again.
-                () = publisher.links.lost(&link) => break "the connection was lost".to_string(),
+                () = links.lost(&link) => break "the connection was lost".to_string(),
             }
         };
         tracing::warn!(queue = %spec.queue, generation = link.generation, "consumer interrupted ({ended}); subscribing again");
-        publisher.links.suspect(&link);
+        links.suspect(&link);
         close(&channel, &acks).await;
         tokio::select! {
             () = stopped(&mut stop) => return,

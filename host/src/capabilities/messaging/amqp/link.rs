@@ -1,4 +1,5 @@
-//! The host's one connection to RabbitMQ, kept alive by a supervisor task.
+//! A connection to RabbitMQ, kept alive by a supervisor task. The host has
+//! two: one its publishers share, one its consumers share (see `super`).
 //!
 //! Components never see a connection: the host owns it, and channels on it.
 //! When the connection drops (broker restart, network cut, a missed

@@ -1,6 +1,7 @@
 //! The RabbitMQ backend (AMQP 0-9-1 through lapin, plain TCP).
 //!
-//! * [`link`]: the host's connection, reconnected with backoff;
+//! * [`link`]: the host's connections (one for publishing, one for
+//!   consuming), reconnected with backoff;
 //! * [`topology`]: which queues and exchanges exist and their arguments
 //!   (dead-lettering, delay queues, bindings);
 //! * [`properties`]: message properties and headers;
@@ -14,7 +15,7 @@ mod properties;
 mod publish;
 pub mod topology;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -25,6 +26,12 @@ use topology::{Route, Topology};
 
 pub struct Amqp {
     publisher: Arc<Publisher>,
+    url: String,
+    name: String,
+    /// The consumers' connection, opened with the first subscription: a
+    /// busy queue's deliveries and acks then travel apart from the
+    /// publishes, and RabbitMQ reads each connection in its own process.
+    consumers: OnceLock<Arc<link::Links>>,
 }
 
 impl Amqp {
@@ -38,10 +45,13 @@ impl Amqp {
         );
         Self {
             publisher: Arc::new(Publisher {
-                links: link::Links::start(url.to_owned(), name),
+                links: link::Links::start(url.to_owned(), name.clone()),
                 topology,
                 confirm_timeout,
             }),
+            url: url.to_owned(),
+            name,
+            consumers: OnceLock::new(),
         }
     }
 }
@@ -96,6 +106,9 @@ impl Broker for Amqp {
     }
 
     fn subscribe(&self, spec: Subscribe) -> Subscription {
-        consumer::start(self.publisher.clone(), spec)
+        let links = self.consumers.get_or_init(|| {
+            link::Links::start(self.url.clone(), format!("{} consumers", self.name))
+        });
+        consumer::start(self.publisher.clone(), links.clone(), spec)
     }
 }
