@@ -21,7 +21,8 @@
 #  4. Only with --pipeline: `cargo bench -p corral --bench pipeline`, the
 #     transaction pipeline end to end on the release binary (10,000-record
 #     upload until nothing is pending), on the embedded backends and on
-#     Redis + RabbitMQ + S3 (moto on loopback).
+#     Redis + RabbitMQ + S3 (s3s-fs on loopback, installed with cargo if
+#     missing), and RabbitMQ alone with plain lapin (the broker's ceiling).
 #  5. A summary table, and everything as JSON in target/bench/results.json.
 #
 # Usage: scripts/bench.sh [--quick] [--skip-http] [--skip-runtime]
