@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::QueueConfig;
 use crate::bindings::queue_batch_handler::{
-    Delivery as WitBatchDelivery, Disposition as BatchDisposition,
+    self, Delivery as WitBatchDelivery, Disposition as BatchDisposition,
 };
-use crate::bindings::queue_handler::{Delivery as WitDelivery, Disposition};
+use crate::bindings::queue_handler::{self, Delivery as WitDelivery, Disposition};
 use crate::capabilities::messaging::{Delivery, Outcome};
 use crate::runtime::Registry;
 use crate::runtime::deployment::{Deployment, QueueEntry};
@@ -42,16 +42,16 @@ pub async fn decide(
                 ));
                 deliveries.len()
             ],
-            Some(QueueEntry::Batch(_)) => {
-                match call_batch(registry, &deployment, deliveries).await {
+            Some(QueueEntry::Batch(indices)) => {
+                match call_batch(registry, &deployment, indices, deliveries).await {
                     Ok(dispositions) => dispositions.into_iter().map(Ok).collect(),
                     Err(why) => vec![Err(why); deliveries.len()],
                 }
             }
-            Some(QueueEntry::Single(_)) => {
+            Some(QueueEntry::Single(indices)) => {
                 let mut answers = Vec::with_capacity(deliveries.len());
                 for delivery in deliveries {
-                    answers.push(call_one(registry, &deployment, delivery).await);
+                    answers.push(call_one(registry, &deployment, indices, delivery).await);
                 }
                 answers
             }
@@ -90,11 +90,9 @@ fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, Strin
 async fn call_one(
     registry: &Registry,
     deployment: &Arc<Deployment>,
+    indices: &queue_handler::GuestIndices,
     delivery: &Delivery,
 ) -> Result<Disposition, String> {
-    let Some(QueueEntry::Single(indices)) = &deployment.entrypoints.queue else {
-        unreachable!("called only for queue-handler components");
-    };
     let argument = WitDelivery {
         queue: delivery.queue.clone(),
         message: delivery.message.clone(),
@@ -112,11 +110,9 @@ async fn call_one(
 async fn call_batch(
     registry: &Registry,
     deployment: &Arc<Deployment>,
+    indices: &queue_batch_handler::GuestIndices,
     deliveries: &[Delivery],
 ) -> Result<Vec<Disposition>, String> {
-    let Some(QueueEntry::Batch(indices)) = &deployment.entrypoints.queue else {
-        unreachable!("called only for queue-batch-handler components");
-    };
     let argument: Vec<WitBatchDelivery> = deliveries
         .iter()
         .map(|delivery| WitBatchDelivery {

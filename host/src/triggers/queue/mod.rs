@@ -225,6 +225,9 @@ async fn top_up(
     let size = config.batch_size as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(config.batch_wait_ms);
     while batch.len() < size {
+        // What is already there is taken without `next()`, which spends
+        // tokio's cooperative budget: a batch larger than that budget would
+        // otherwise be cut short once the wait is over.
         if let Some(delivery) = subscription.try_next() {
             batch.push(delivery);
             continue;
