@@ -80,14 +80,15 @@ impl QueueBatchHandler for Worker {
         if items.is_empty() {
             return dispositions;
         }
-        if let Err(problem) = process(&items) {
+        let groups = by_upload_batch(&items);
+        if let Err(problem) = process(&items, &groups) {
             let attempt = items.iter().map(|i| i.delivery.attempt).max().unwrap_or(1);
-            for batch in upload_batches(&items) {
+            for (batch, members) in &groups {
                 log::warn(
                     "worker",
                     &format!(
                         "batch={batch} attempt={attempt} {} records will retry: {problem}",
-                        items.iter().filter(|i| i.event.batch == batch).count()
+                        members.len()
                     ),
                 );
             }
@@ -106,18 +107,17 @@ fn parse(body: &[u8]) -> Result<Event, serde_json::Error> {
     Ok(event)
 }
 
-/// The distinct upload batches of `items`, in order of first appearance.
-fn upload_batches<'a>(items: &'a [Item<'_>]) -> Vec<&'a str> {
-    let mut seen = Vec::new();
-    for item in items {
-        if !seen.contains(&item.event.batch.as_str()) {
-            seen.push(item.event.batch.as_str());
-        }
+/// The positions in `items` of each upload batch's records: one result
+/// object per upload batch.
+fn by_upload_batch<'a>(items: &'a [Item<'_>]) -> BTreeMap<&'a str, Vec<usize>> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (n, item) in items.iter().enumerate() {
+        groups.entry(&item.event.batch).or_default().push(n);
     }
-    seen
+    groups
 }
 
-fn process(items: &[Item<'_>]) -> Result<(), String> {
+fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<(), String> {
     let bucket = kv::open(&config::get_or("bucket", "transactions")).map_err(|e| e.to_string())?;
     let now = time::now_millis();
     let mut flags: Vec<Vec<&'static str>> = items
@@ -130,15 +130,10 @@ fn process(items: &[Item<'_>]) -> Result<(), String> {
         }
     }
 
-    // Group by upload batch: one object each.
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (n, item) in items.iter().enumerate() {
-        groups.entry(&item.event.batch).or_default().push(n);
-    }
     let container =
         blob::open_or_create(&config::get_or("container", "transactions")).map_err(|e| e.0)?;
     let mut keys = Vec::with_capacity(items.len());
-    for (batch, members) in &groups {
+    for (batch, members) in groups {
         let object = object_name(batch, members.iter().map(|&n| items[n].event.index));
         let mut results = Vec::with_capacity(members.len());
         let mut contents = Vec::with_capacity(members.len());
@@ -174,23 +169,19 @@ fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, String>
     let window = config::get("repeat_window_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
-    let message_ids: Vec<String> = items
+    // `seen:<_id>` holds the id of the message that set it.
+    let entries: Vec<(String, Vec<u8>)> = items
         .iter()
         .map(|i| {
-            i.delivery
+            let message_id = i
+                .delivery
                 .message
                 .message_id
                 .clone()
-                .unwrap_or_else(|| format!("{}:{}", i.event.batch, i.event.index))
-        })
-        .collect();
-    let entries: Vec<(String, Vec<u8>)> = items
-        .iter()
-        .zip(&message_ids)
-        .map(|(i, id)| {
+                .unwrap_or_else(|| format!("{}:{}", i.event.batch, i.event.index));
             (
                 format!("seen:{}", i.event.record.id),
-                id.clone().into_bytes(),
+                message_id.into_bytes(),
             )
         })
         .collect();
@@ -205,7 +196,7 @@ fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, String>
     let keys: Vec<String> = taken.iter().map(|&n| entries[n].0.clone()).collect();
     let holders = bucket.get_many(&keys).map_err(|e| e.to_string())?;
     for (&n, holder) in taken.iter().zip(holders) {
-        repeated[n] = holder.as_deref() != Some(message_ids[n].as_bytes());
+        repeated[n] = holder.as_deref() != Some(entries[n].1.as_slice());
     }
     Ok(repeated)
 }
