@@ -102,11 +102,15 @@ fn main() -> anyhow::Result<()> {
             }
             "rabbitmq-alone" => {
                 let queue = format!("{}floor", rabbit::random_prefix("bench-pipeline"));
-                runtime.block_on(broker_floor::measure(
+                let floor = runtime.block_on(broker_floor::measure(
                     &rabbit::rabbitmq_url(),
                     &queue,
                     &file,
-                ))?
+                ))?;
+                let mut run = timings(floor.messages, floor.total, floor.published);
+                run.insert("backends".into(), json!("rabbitmq-alone"));
+                run.insert("cpu_seconds".into(), json!({}));
+                Value::Object(run)
             }
             other => anyhow::bail!("unknown backend {other:?} (embedded, real, rabbitmq-alone)"),
         };
@@ -450,24 +454,37 @@ async fn run_pipeline(
         });
     drop(host);
     anyhow::ensure!(last["processed"] == records, "{}", last["processed"]);
-    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    let after_upload = total.saturating_sub(upload).as_secs_f64();
     eprintln!(
         "  .. pipeline {name}: {records} records in {:.2} s ({:.0} records/s; upload {:.2} s)",
         total.as_secs_f64(),
         records as f64 / total.as_secs_f64(),
         upload.as_secs_f64()
     );
-    Ok(json!({
-        "backends": name,
-        "records": records,
-        "processed": last["processed"],
-        "flagged": last["flagged"],
-        "records_per_s": (records as f64 / total.as_secs_f64()).round() as u64,
-        "total_s": round3(total.as_secs_f64()),
-        "upload_s": round3(upload.as_secs_f64()),
-        "after_upload_s": round3(after_upload),
-        "status_polls": polls,
-        "cpu_seconds": cpu,
-    }))
+    let mut run = timings(records, total, upload);
+    run.insert("backends".into(), json!(name));
+    run.insert("processed".into(), last["processed"].clone());
+    run.insert("flagged".into(), last["flagged"].clone());
+    run.insert("status_polls".into(), json!(polls));
+    run.insert("cpu_seconds".into(), Value::Object(cpu));
+    Ok(Value::Object(run))
+}
+
+/// What every run reports: the rate, the whole time, the upload's time
+/// (for `rabbitmq-alone`: until the last publish was confirmed) and what
+/// came after it.
+fn timings(records: usize, total: Duration, upload: Duration) -> serde_json::Map<String, Value> {
+    let round3 = |d: Duration| json!((d.as_secs_f64() * 1000.0).round() / 1000.0);
+    let mut run = serde_json::Map::new();
+    run.insert("records".into(), json!(records));
+    run.insert(
+        "records_per_s".into(),
+        json!((records as f64 / total.as_secs_f64()).round() as u64),
+    );
+    run.insert("total_s".into(), round3(total));
+    run.insert("upload_s".into(), round3(upload));
+    run.insert(
+        "after_upload_s".into(),
+        round3(total.saturating_sub(upload)),
+    );
+    run
 }
