@@ -233,18 +233,13 @@ impl<A> Window<A> {
             .into_values()
             .last()
             .map(|(highest, _)| Run { highest, covers });
-        let mut singles = Vec::new();
-        let waited: Vec<u64> = self
+        let singles = self
             .ready
-            .iter()
-            .filter(|(_, (_, since))| all || now.duration_since(*since) >= LINGER)
-            .map(|(tag, _)| *tag)
+            .extract_if(.., |_, (_, since)| {
+                all || now.duration_since(*since) >= LINGER
+            })
+            .map(|(_, (acker, _))| acker)
             .collect();
-        for tag in waited {
-            if let Some((acker, _)) = self.ready.remove(&tag) {
-                singles.push(acker);
-            }
-        }
         Plan {
             nacks,
             run,
