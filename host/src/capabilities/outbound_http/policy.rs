@@ -91,7 +91,30 @@ impl OutboundPolicy {
     }
 }
 
+/// How many writes an outgoing body (a response to an inbound request, or a
+/// request sent out) buffers before the next write waits for hyper to take
+/// one. wasmtime's default is 1, so a handler that writes its body and then
+/// finishes it suspends right after the first write until hyper has sent the
+/// head: every small response paid a task hand-off, two fiber switches and
+/// three wake-ups. With a few chunks of room the handler runs to its end in
+/// one go and the response leaves in one write.
+const OUTGOING_BODY_BUFFER_CHUNKS: usize = 8;
+
+/// The largest single write into an outgoing body (wasmtime's default is
+/// 1 MiB). With [`OUTGOING_BODY_BUFFER_CHUNKS`] it bounds what one body can
+/// hold in host memory before backpressure: 8 × 64 KiB = 512 KiB, half the
+/// default's 1 × 1 MiB.
+const OUTGOING_BODY_CHUNK_SIZE: usize = 64 * 1024;
+
 impl WasiHttpHooks for OutboundPolicy {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        OUTGOING_BODY_BUFFER_CHUNKS
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK_SIZE
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
