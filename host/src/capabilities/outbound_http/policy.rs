@@ -96,8 +96,10 @@ impl OutboundPolicy {
 /// one. wasmtime's default is 1, so a handler that writes its body and then
 /// finishes it suspends right after the first write until hyper has sent the
 /// head: every small response paid a task hand-off, two fiber switches and
-/// three wake-ups. With a few chunks of room the handler runs to its end in
-/// one go and the response leaves in one write.
+/// several wake-ups. With a few chunks of room the handler runs to its end
+/// in one go and the response leaves in one write. It lives here because
+/// wasmtime-wasi-http asks these hooks for it, for inbound responses and
+/// outbound requests alike.
 const OUTGOING_BODY_BUFFER_CHUNKS: usize = 8;
 
 /// The largest single write into an outgoing body (wasmtime's default is
