@@ -127,7 +127,7 @@ trap cleanup EXIT
 if [ "$RUN_HTTP" = 1 ]; then
   say "building release binaries (corral, loadgen, native-hello)"
   cargo build --release -p corral -p loadgen -p native-hello
-  BIN=$ROOT/target/release
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
   say "building the hello component (wasm32-wasip2)"
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
   (cd components && cargo build --release --target wasm32-wasip2 -p hello)

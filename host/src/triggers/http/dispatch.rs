@@ -51,18 +51,23 @@ impl HttpTrigger {
         let request = body::limit(request, self.max_body_bytes)
             .await
             .map_err(|e| e.component(name))?;
-        let permit =
-            tokio::time::timeout_at(deadline.into(), self.instances.clone().acquire_owned())
-                .await
-                .map_err(|_| {
-                    HostError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "overloaded",
-                        "every instance slot stayed busy for the whole request time limit",
-                    )
-                    .component(name)
-                })?
-                .expect("the semaphore is never closed");
+        // A free slot is the common case: take it without arming a timer.
+        let permit = match self.instances.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tokio::time::timeout_at(deadline.into(), self.instances.clone().acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        HostError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "overloaded",
+                            "every instance slot stayed busy for the whole request time limit",
+                        )
+                        .component(name)
+                    })?
+                    .expect("the semaphore is never closed")
+            }
+        };
 
         let mut store = deployment.new_store(deadline);
         let (sender, mut receiver) = oneshot::channel();
