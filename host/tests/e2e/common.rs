@@ -63,16 +63,28 @@ impl Host {
     /// `settings` is extra TOML placed before the components (e.g. a
     /// `[server]` table is not allowed there: use `server_extra`).
     pub fn start_with(components: &str, server_extra: &str, args: &[&str]) -> Self {
-        Self::launch(components, server_extra, "", args)
+        Self::launch(components, server_extra, "", args, &[])
     }
 
     /// Starts a host with extra top-level sections (`[keyvalue]`,
     /// `[messaging]`, `[blobstore]`...) before the components.
     pub fn start_with_sections(sections: &str, components: &str) -> Self {
-        Self::launch(components, "", sections, &[])
+        Self::launch(components, "", sections, &[], &[])
     }
 
-    fn launch(components: &str, server_extra: &str, sections: &str, args: &[&str]) -> Self {
+    /// Starts a host with `CORRAL_*` environment overrides (settings the
+    /// fixed `[runtime]` section above cannot take twice).
+    pub fn start_with_env(components: &str, envs: &[(&str, &str)]) -> Self {
+        Self::launch(components, "", "", &[], envs)
+    }
+
+    fn launch(
+        components: &str,
+        server_extra: &str,
+        sections: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("corral.toml");
         let text = format!(
@@ -107,6 +119,7 @@ memory_mb = 32
             .args(args)
             .env("CORRAL_LOG", "info")
             .env_remove("CORRAL_ADMIN_TOKEN")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

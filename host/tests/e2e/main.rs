@@ -5,6 +5,7 @@ mod backend_sections;
 mod common;
 
 mod admin;
+mod backpressure;
 mod blobstore;
 mod browser;
 mod drain;
