@@ -64,7 +64,12 @@ async fn a_request_waits_for_a_free_slot_and_gets_503_when_none_frees_in_time() 
     // one and is served.
     let holders = hold_slots(&host, 2, 550).await;
     let reply = http.get(&host.url("/hello")).await;
-    assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(&reply.body[..], b"Hello, world!\n");
     for holder in holders {
         assert_eq!(holder.await.unwrap().status, 200, "a slot holder failed");
