@@ -40,7 +40,9 @@ where
     within(deadline, limit, run).await
 }
 
-async fn within<T>(
+/// Runs `run` until `deadline`; past it, the error is the component's
+/// time limit (`limit`), which the triggers answer as a timeout.
+pub(crate) async fn within<T>(
     deadline: Instant,
     limit: std::time::Duration,
     run: impl Future<Output = wasmtime::Result<T>>,

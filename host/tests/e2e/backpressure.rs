@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// Two slots; `misbehave` may sleep for seconds, `hello` may wait 600 ms.
+/// `misbehave` may sleep for seconds, `hello` may wait 600 ms (the test
+/// runs them with two instance slots).
 fn components() -> String {
     format!(
         r#"

@@ -11,8 +11,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::{Router, body, failure};
 use crate::responses::{Body, HostError};
-use crate::runtime::{Registry, TimeLimitExceeded};
+use crate::runtime::Registry;
 use crate::server::Handler;
+use crate::triggers::invocation;
 
 pub struct HttpTrigger {
     registry: Arc<Registry>,
@@ -100,10 +101,7 @@ impl HttpTrigger {
                     .call_handle(&mut store, incoming, outparam)
                     .await
             };
-            match tokio::time::timeout_at(deadline.into(), call).await {
-                Ok(result) => result,
-                Err(_) => Err(wasmtime::Error::new(TimeLimitExceeded(limit))),
-            }
+            invocation::within(deadline, limit, call).await
         };
         // Poll the handler and the response together in this task. Most
         // handlers finish (body written into its buffer) before we look at
