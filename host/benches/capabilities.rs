@@ -51,8 +51,9 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
 
-use corral::capabilities::messaging::Message;
+use corral::broker::Message;
 use corral::config::Config;
+use corral::platform::Platform;
 use corral::runtime::deployment::Deployment;
 use corral::runtime::{Registry, engine};
 
@@ -147,7 +148,8 @@ grants.keyvalue = {{ buckets = ["bench"] }}
         .build()?;
     let result = runtime.block_on(async {
         let engine = engine::build(&config.runtime)?;
-        let registry = Arc::new(Registry::start(&config, engine).await?);
+        let platform = Platform::start(&config, engine).await?;
+        let registry = platform.registry.clone();
         let mut report = serde_json::Map::new();
         if wants("kv") {
             report.insert("kv".into(), kv(&settings, &registry, &prefix).await?);
@@ -155,7 +157,7 @@ grants.keyvalue = {{ buckets = ["bench"] }}
         if wants("messaging") {
             report.insert(
                 "messaging".into(),
-                messaging(&settings, &config, &registry, &prefix).await?,
+                messaging(&settings, &platform, &prefix).await?,
             );
         }
         anyhow::Ok(Value::Object(report))
@@ -456,19 +458,19 @@ impl Consumed {
 
 async fn messaging(
     settings: &Settings,
-    config: &Config,
-    registry: &Arc<Registry>,
+    platform: &Platform,
     prefix: &str,
 ) -> anyhow::Result<Value> {
-    let broker = registry.capabilities().messaging.broker()?;
+    let registry = &platform.registry;
+    let broker = platform.broker.get()?;
     let connection =
         lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default())
             .await?;
     let control = connection.create_channel().await?;
-    let base = config
-        .components
-        .iter()
-        .find_map(|c| c.queue.clone())
+    let base = platform
+        .plan
+        .queue("bench-probe")
+        .cloned()
         .expect("bench-probe has a queue trigger");
 
     let fill = async |queue: &str| -> anyhow::Result<()> {
@@ -569,19 +571,20 @@ async fn messaging(
         anyhow::ensure!(ready("bench").await? as usize == settings.msg_count);
         let mut queue_config = base.clone();
         queue_config.concurrency = concurrency as u32;
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop, shutdown) = corral::shutdown::channel();
         let started = Instant::now();
         let trigger = tokio::spawn(corral::triggers::queue::run(
             registry.clone(),
+            platform.broker.clone(),
             "bench-probe".into(),
             queue_config,
-            stop_rx,
+            shutdown,
         ));
         let deadline = started + settings.max_run;
         while ready("bench").await? > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let _ = stop.send(true);
+        stop.fire();
         trigger.await?;
         let wall = started.elapsed();
         let left = ready("bench").await? as usize;

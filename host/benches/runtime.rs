@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 mod in_process;
 
 use corral::config::Config;
-use corral::runtime::{Registry, engine};
+use corral::platform::Platform;
+use corral::runtime::engine;
 
 const WARMUP: usize = 1_000;
 const SAMPLES: usize = 20_000;
@@ -50,7 +51,7 @@ routes = ["/status"]
         .build()?;
     runtime.block_on(async {
         let engine = engine::build(&config.runtime)?;
-        let registry = Registry::start(&config, engine).await?;
+        let registry = Platform::start(&config, engine).await?.registry;
         let hello = registry.current("hello").unwrap();
         let deadline = || Instant::now() + Duration::from_secs(5);
 

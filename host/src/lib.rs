@@ -16,11 +16,14 @@
 
 pub mod admin;
 pub mod bindings;
+pub mod broker;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod platform;
 pub mod responses;
 pub mod runtime;
 pub mod server;
+pub mod shutdown;
 pub mod triggers;
 pub mod watch;

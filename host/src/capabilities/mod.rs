@@ -1,43 +1,67 @@
 //! Capabilities: what the host lends to components beyond plain WASI.
 //!
 //! Every capability has the same shape, one folder each (Spin's "factors"
-//! are the model):
+//! are the model), described by the [`Capability`] trait:
 //!
-//! * its **runtime config**: which backend, from a host-level section such
-//!   as `[keyvalue]` (`settings.rs`, a [`crate::config::Section`]), built
-//!   once per host (`Capability::new`);
+//! * its **settings**: which backend, from its own host-level table such as
+//!   `[keyvalue]` (a [`crate::config::Section`], with its `CORRAL_*`
+//!   overrides), turned into the capability once per host
+//!   ([`Capability::new`]);
 //! * its **grant**: what one component may use, parsed from
 //!   `[component.grants.<name>]` and checked once per deploy
-//!   (`Capability::prepare`); a component without a grant does not get the
-//!   capability linked at all, so a component importing it is refused;
-//! * its **per-instance state**, created for every request from the prepared
-//!   grant (`Capability::instance`);
-//! * its **linker wiring** (`Capability::add_to_linker`), against the shared
-//!   bindings in [`crate::bindings`].
+//!   ([`Capability::prepare`]); a component without a grant does not get
+//!   the capability linked at all, so a component importing it is refused;
+//! * its **per-instance state**, created for every request from the
+//!   prepared grant ([`Capability::instance`]);
+//! * its **linker wiring** ([`Capability::add_to_linker`]), against the
+//!   shared bindings in [`crate::bindings`], in its `host.rs`.
 //!
-//! Adding a capability means: a new folder implementing [`Capability`], and
-//! one line in each of the places below that list them (the structs and the
-//! `for_each`-style walks).
+//! Capabilities see an instance's store only through [`CapabilityView`]
+//! (`view.rs`), which the runtime implements: no capability knows the
+//! runtime.
+//!
+//! **Adding a capability** is a new folder implementing [`Capability`] and
+//! one line in the [`capabilities!`] list at the bottom of this file (plus
+//! its WIT in `wit/` and, for guests, a module in the SDK). The list
+//! generates the structs that hold every capability, their grants and
+//! their per-instance state, and every walk over them.
 
 pub mod blobstore;
-pub mod config;
 pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
 pub mod outbound_http;
+mod view;
+pub mod wasi_config;
 
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use wasmtime::component::Linker;
 
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
+pub use view::CapabilityView;
+
+use crate::broker::LazyBroker;
+use crate::config::{ComponentConfig, Config, ConfigError, Section};
+
+/// What a capability may draw on when the host builds it.
+pub struct HostContext<'a> {
+    pub config: &'a Config,
+    /// The message broker, shared with the queue trigger.
+    pub broker: &'a Arc<LazyBroker>,
+}
 
 /// One capability. See the module docs for the shape.
 pub trait Capability: Sized + Send + Sync + 'static {
-    /// Key of the grant in `[component.grants]`.
+    /// Key of the grant in `[component.grants]`, and of the host-level
+    /// settings table when [`Capability::SECTION`] says there is one.
     const NAME: &'static str;
+    /// The host-level table `Settings` is read from; `None` for a
+    /// capability without backend settings (then a table of that name is
+    /// refused as unknown).
+    const SECTION: Option<&'static str>;
+    /// Backend settings, from the host-level table.
+    type Settings: Section + DeserializeOwned + Default;
     /// The grant as written in the config.
     type Grant: DeserializeOwned + Default;
     /// Per-component state, shared by all instances of one deployment.
@@ -45,10 +69,12 @@ pub trait Capability: Sized + Send + Sync + 'static {
     /// Per-instance state, living in the instance's store.
     type Instance: Send + 'static;
 
-    /// Builds the backend from the host configuration.
-    fn new(config: &Config) -> anyhow::Result<Self>;
+    /// Builds the capability (its backend) once per host. Must not touch
+    /// the network or lock files: `corral check` builds capabilities too.
+    fn new(settings: Self::Settings, host: &HostContext<'_>) -> anyhow::Result<Self>;
 
-    /// Whether components get this capability without a grant (logging).
+    /// Whether components get this capability without a grant (logging,
+    /// wasi:config, outbound HTTP's deny-all policy).
     fn granted_by_default() -> bool {
         false
     }
@@ -64,142 +90,76 @@ pub trait Capability: Sized + Send + Sync + 'static {
     fn instance(prepared: &Arc<Self::Prepared>) -> Self::Instance;
 
     /// Adds the capability's imports to a component's linker.
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()>;
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()>;
 }
 
-/// The prepared grant of capability `C`, or `None` without a grant.
-type PreparedOf<C> = Option<Arc<<C as Capability>::Prepared>>;
-/// The per-instance state of capability `C`, or `None` without a grant.
-type InstanceOf<C> = Option<<C as Capability>::Instance>;
+/// Settings of a capability that has none.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
-/// All capability backends of this host.
-pub struct Capabilities {
-    pub logging: logging::Logging,
-    pub config: config::ConfigStore,
-    pub keyvalue: keyvalue::KeyValue,
-    pub messaging: messaging::Messaging,
-    pub blobstore: blobstore::Blobstore,
-    pub outbound_http: outbound_http::OutboundHttp,
+impl Section for NoSettings {}
+
+/// Where capability `C`'s per-instance state lives in [`InstanceCaps`];
+/// implemented by the list for every capability.
+pub trait Slot<C: Capability> {
+    fn slot(&mut self) -> &mut Option<C::Instance>;
 }
 
-/// A component's prepared grants: `None` where it has no grant.
-#[derive(Clone)]
-pub struct Prepared {
-    pub logging: PreparedOf<logging::Logging>,
-    pub config: PreparedOf<config::ConfigStore>,
-    pub keyvalue: PreparedOf<keyvalue::KeyValue>,
-    pub messaging: PreparedOf<messaging::Messaging>,
-    pub blobstore: PreparedOf<blobstore::Blobstore>,
-    pub outbound_http: PreparedOf<outbound_http::OutboundHttp>,
+/// Capability `C`'s state in the instance behind `view`. Its imports are
+/// linked only for components granted it, so a call can only come from an
+/// instance that has the state: its absence is a host bug.
+pub fn state_of<C: Capability, T: CapabilityView>(view: &mut T) -> &mut C::Instance
+where
+    InstanceCaps: Slot<C>,
+{
+    granted::<C>(view.caps())
 }
 
-/// Per-instance capability state.
-pub struct InstanceCaps {
-    pub logging: InstanceOf<logging::Logging>,
-    pub config: InstanceOf<config::ConfigStore>,
-    pub keyvalue: InstanceOf<keyvalue::KeyValue>,
-    pub messaging: InstanceOf<messaging::Messaging>,
-    pub blobstore: InstanceOf<blobstore::Blobstore>,
-    pub outbound_http: <outbound_http::OutboundHttp as Capability>::Instance,
-}
-
-const KNOWN: &[&str] = &[
-    logging::Logging::NAME,
-    config::ConfigStore::NAME,
-    keyvalue::KeyValue::NAME,
-    messaging::Messaging::NAME,
-    blobstore::Blobstore::NAME,
-    outbound_http::OutboundHttp::NAME,
-];
-
-impl Capabilities {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            logging: logging::Logging::new(config)?,
-            config: config::ConfigStore::new(config)?,
-            keyvalue: keyvalue::KeyValue::new(config)?,
-            messaging: messaging::Messaging::new(config)?,
-            blobstore: blobstore::Blobstore::new(config)?,
-            outbound_http: outbound_http::OutboundHttp::new(config)?,
-        })
-    }
-
-    /// Parses and checks every grant of `component`; an unknown grant name is
-    /// an error so that a typo never silently withholds a capability.
-    pub fn prepare(&self, component: &ComponentConfig) -> anyhow::Result<Prepared> {
-        if let Some(unknown) = component
-            .grants
-            .keys()
-            .find(|k| !KNOWN.contains(&k.as_str()))
-        {
-            anyhow::bail!(
-                "component {:?}: grants.{unknown}: unknown capability (known: {})",
-                component.name,
-                KNOWN.join(", ")
-            );
-        }
-        Ok(Prepared {
-            logging: prepare_one(&self.logging, component)?,
-            config: prepare_one(&self.config, component)?,
-            keyvalue: prepare_one(&self.keyvalue, component)?,
-            messaging: prepare_one(&self.messaging, component)?,
-            blobstore: prepare_one(&self.blobstore, component)?,
-            outbound_http: prepare_one(&self.outbound_http, component)?,
-        })
-    }
-
-    /// The linker for one component: WASI, wasi:http, and the capabilities
-    /// it was granted.
-    pub fn linker(
-        engine: &wasmtime::Engine,
-        prepared: &Prepared,
-    ) -> anyhow::Result<Linker<InstanceState>> {
-        let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        link_if_granted::<logging::Logging>(&mut linker, &prepared.logging)?;
-        link_if_granted::<config::ConfigStore>(&mut linker, &prepared.config)?;
-        link_if_granted::<keyvalue::KeyValue>(&mut linker, &prepared.keyvalue)?;
-        link_if_granted::<messaging::Messaging>(&mut linker, &prepared.messaging)?;
-        link_if_granted::<blobstore::Blobstore>(&mut linker, &prepared.blobstore)?;
-        // The outgoing handler is part of wasi:http itself; without a grant
-        // every request is denied at call time (see `outbound_http`).
-        Ok(linker)
+/// [`state_of`], from the per-instance state itself.
+pub fn granted<C: Capability>(caps: &mut InstanceCaps) -> &mut C::Instance
+where
+    InstanceCaps: Slot<C>,
+{
+    match caps.slot() {
+        Some(state) => state,
+        None => panic!(
+            "capability {} is linked only for components granted it",
+            C::NAME
+        ),
     }
 }
 
-impl Prepared {
-    pub fn instance(&self) -> InstanceCaps {
-        InstanceCaps {
-            logging: instance_of::<logging::Logging>(&self.logging),
-            config: instance_of::<config::ConfigStore>(&self.config),
-            keyvalue: instance_of::<keyvalue::KeyValue>(&self.keyvalue),
-            messaging: instance_of::<messaging::Messaging>(&self.messaging),
-            blobstore: instance_of::<blobstore::Blobstore>(&self.blobstore),
-            outbound_http: outbound_http::OutboundHttp::instance_or_deny(
-                self.outbound_http.as_ref(),
-            ),
-        }
-    }
+fn build<C: Capability>(host: &HostContext<'_>) -> anyhow::Result<C> {
+    let settings = match C::SECTION {
+        Some(section) => host.config.section::<C::Settings>(section)?,
+        None => C::Settings::default(),
+    };
+    C::new(settings, host)
 }
 
 fn prepare_one<C: Capability>(
     capability: &C,
     component: &ComponentConfig,
-) -> anyhow::Result<PreparedOf<C>> {
+) -> anyhow::Result<Option<Arc<C::Prepared>>> {
     let grant = match component.grants.get(C::NAME) {
-        Some(value) => value.clone().try_into::<C::Grant>().map_err(|e| {
-            anyhow::anyhow!("component {:?}: grants.{}: {e}", component.name, C::NAME)
-        })?,
+        Some(toml::Value::Table(table)) => {
+            component.parse_table(&format!("grants.{}", C::NAME), table)?
+        }
+        Some(_) => {
+            return Err(component
+                .invalid(&format!("grants.{}", C::NAME), "must be a table")
+                .into());
+        }
         None if C::granted_by_default() => C::Grant::default(),
         None => return Ok(None),
     };
     Ok(Some(Arc::new(capability.prepare(component, grant)?)))
 }
 
-fn link_if_granted<C: Capability>(
-    linker: &mut Linker<InstanceState>,
-    prepared: &PreparedOf<C>,
+fn link_if_granted<C: Capability, T: CapabilityView>(
+    linker: &mut Linker<T>,
+    prepared: &Option<Arc<C::Prepared>>,
 ) -> anyhow::Result<()> {
     if prepared.is_some() {
         C::add_to_linker(linker)?;
@@ -207,6 +167,114 @@ fn link_if_granted<C: Capability>(
     Ok(())
 }
 
-fn instance_of<C: Capability>(prepared: &PreparedOf<C>) -> InstanceOf<C> {
-    prepared.as_ref().map(C::instance)
+/// Generates, from one list of `field: Type` pairs, the structs that hold
+/// every capability ([`Capabilities`]), a component's prepared grants
+/// ([`Prepared`]) and an instance's state ([`InstanceCaps`]), and the walks
+/// over them.
+macro_rules! capabilities {
+    ($($field:ident: $cap:ty),* $(,)?) => {
+        /// Every capability of this host.
+        pub struct Capabilities {
+            $(pub $field: $cap,)*
+        }
+
+        /// A component's prepared grants: `None` where it has no grant.
+        #[derive(Clone)]
+        pub struct Prepared {
+            $(pub $field: Option<Arc<<$cap as Capability>::Prepared>>,)*
+        }
+
+        /// Per-instance capability state: `None` where not granted.
+        pub struct InstanceCaps {
+            $(pub $field: Option<<$cap as Capability>::Instance>,)*
+        }
+
+        $(impl Slot<$cap> for InstanceCaps {
+            fn slot(&mut self) -> &mut Option<<$cap as Capability>::Instance> {
+                &mut self.$field
+            }
+        })*
+
+        impl Capabilities {
+            /// The grant names, in list order.
+            pub const NAMES: &[&str] = &[$(<$cap as Capability>::NAME,)*];
+
+            /// The host-level tables the capabilities read.
+            pub fn sections() -> Vec<&'static str> {
+                [$(<$cap as Capability>::SECTION,)*].into_iter().flatten().collect()
+            }
+
+            /// Builds every capability from its settings table.
+            pub fn new(host: &HostContext<'_>) -> anyhow::Result<Self> {
+                Ok(Self {
+                    $($field: build::<$cap>(host)?,)*
+                })
+            }
+
+            /// Parses and checks every grant of `component`; an unknown or
+            /// empty grant is an error, so that a typo never silently
+            /// withholds a capability.
+            pub fn prepare(&self, component: &ComponentConfig) -> anyhow::Result<Prepared> {
+                check_grant_names(component)?;
+                Ok(Prepared {
+                    $($field: prepare_one(&self.$field, component)?,)*
+                })
+            }
+
+            /// The linker for one component: WASI, the wasi:http types, and
+            /// the capabilities it was granted.
+            pub fn linker<T: CapabilityView>(
+                engine: &wasmtime::Engine,
+                prepared: &Prepared,
+            ) -> anyhow::Result<Linker<T>> {
+                let mut linker = Linker::new(engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                let options = wasmtime_wasi_http::p2::bindings::LinkOptions::default();
+                wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<
+                    _,
+                    wasmtime_wasi_http::WasiHttp,
+                >(&mut linker, &options.into(), T::http)?;
+                $(link_if_granted::<$cap, T>(&mut linker, &prepared.$field)?;)*
+                Ok(linker)
+            }
+        }
+
+        impl Prepared {
+            pub fn instance(&self) -> InstanceCaps {
+                InstanceCaps {
+                    $($field: self.$field.as_ref().map(<$cap as Capability>::instance),)*
+                }
+            }
+        }
+    };
+}
+
+fn check_grant_names(component: &ComponentConfig) -> Result<(), ConfigError> {
+    for (name, value) in &component.grants {
+        if !Capabilities::NAMES.contains(&name.as_str()) {
+            return Err(component.invalid(
+                &format!("grants.{name}"),
+                format!(
+                    "unknown capability (known: {})",
+                    Capabilities::NAMES.join(", ")
+                ),
+            ));
+        }
+        if value.as_table().is_some_and(toml::Table::is_empty) {
+            return Err(component.invalid(
+                &format!("grants.{name}"),
+                "an empty grant configures nothing: remove it, or say what it grants",
+            ));
+        }
+    }
+    Ok(())
+}
+
+capabilities! {
+    logging: logging::Logging,
+    wasi_config: wasi_config::WasiConfig,
+    keyvalue: keyvalue::KeyValue,
+    messaging: messaging::Messaging,
+    blobstore: blobstore::Blobstore,
+    outbound_http: outbound_http::OutboundHttp,
 }

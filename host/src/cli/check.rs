@@ -3,15 +3,12 @@
 
 use std::path::Path;
 
-use crate::capabilities::Capabilities;
 use crate::config::Config;
+use crate::platform::Parts;
 
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let capabilities = Capabilities::new(&config)?;
-    for component in &config.components {
-        capabilities.prepare(component)?;
-    }
+    Parts::assemble(&config)?;
     println!(
         "{}: ok ({} components)",
         config_path.display(),

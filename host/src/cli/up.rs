@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminApi};
 use crate::config::Config;
-use crate::runtime::{Registry, engine};
+use crate::platform::Platform;
+use crate::runtime::engine;
 use crate::server;
 use crate::triggers::http::{HttpTrigger, Router};
 use crate::watch;
@@ -78,7 +79,8 @@ fn build_components(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
     let engine = engine::build(&config.runtime)?;
-    let registry = Arc::new(Registry::start(&config, engine).await?);
+    let platform = Platform::start(&config, engine).await?;
+    let registry = platform.registry.clone();
     let token =
         admin::token::load_or_generate(config.admin.token.as_deref(), &config.runtime.state_dir)?;
 
@@ -107,32 +109,29 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         config.server.max_body_bytes,
     ));
     let admin_api = Arc::new(AdminApi::new(registry.clone(), token));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let (stop, shutdown) = crate::shutdown::channel();
     let drain = Duration::from_millis(config.server.drain_timeout_ms);
     let admin_task = tokio::spawn(server::serve(
         "admin",
         admin_listener,
         admin_api,
-        stopped(stop_rx.clone()),
+        shutdown.clone().into_wait(),
         Duration::from_secs(5),
     ));
     if watch_files {
         tokio::spawn(watch::run(
             registry.clone(),
             watch::files(&config),
-            stopped(stop_rx.clone()),
+            shutdown.clone().into_wait(),
         ));
     }
-    let event_triggers = crate::triggers::start_event_triggers(&registry, &config, &stop_rx);
+    let event_triggers = platform.start_event_triggers(&shutdown);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested");
-        let _ = stop_tx.send(true);
+        stop.fire();
     });
-    server::serve("http", public, trigger, stopped(stop_rx), drain).await;
+    server::serve("http", public, trigger, shutdown.into_wait(), drain).await;
     for task in event_triggers {
         let _ = task.await;
     }

@@ -124,7 +124,7 @@ impl Deployment {
     ) -> anyhow::Result<Arc<Self>> {
         let config = spec.config;
         let caps = capabilities.prepare(config)?;
-        let linker = Capabilities::linker(engine, &caps)?;
+        let linker = Capabilities::linker::<InstanceState>(engine, &caps)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)

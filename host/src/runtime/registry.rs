@@ -91,13 +91,17 @@ pub struct ComponentInfo {
 }
 
 impl Registry {
-    /// Compiles and deploys every component of `config` (version 1).
-    pub async fn start(config: &Config, engine: Engine) -> anyhow::Result<Self> {
+    /// Compiles and deploys every component of `config` (version 1), with
+    /// the host's `capabilities`.
+    pub async fn start(
+        config: &Config,
+        engine: Engine,
+        capabilities: Capabilities,
+    ) -> anyhow::Result<Self> {
         let cache = Arc::new(CompileCache::new(
             &engine,
             config.runtime.state_dir.join("cache"),
         )?);
-        let capabilities = Capabilities::new(config)?;
         let instance_name = gethostname::gethostname().to_string_lossy().into_owned();
         let mut registry = Self {
             engine,
@@ -145,12 +149,6 @@ impl Registry {
     /// The current deployment of `name`, for one request.
     pub fn current(&self, name: &str) -> Option<Arc<Deployment>> {
         self.slots.get(name).map(|slot| slot.current.load_full())
-    }
-
-    /// The capability backends, for triggers that consume through them
-    /// (the queue trigger).
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
     }
 
     /// The instance slots every trigger takes a permit from.

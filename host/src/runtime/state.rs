@@ -5,7 +5,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capabilities::InstanceCaps;
+use crate::capabilities::outbound_http::OutboundHttp;
+use crate::capabilities::{CapabilityView, InstanceCaps, granted};
 
 pub struct InstanceState {
     pub wasi: WasiCtx,
@@ -83,7 +84,19 @@ impl WasiHttpView for InstanceState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.caps.outbound_http,
+            // Every component has an outbound policy (deny-all without a
+            // grant): wasi:http asks it for each outgoing request.
+            hooks: granted::<OutboundHttp>(&mut self.caps),
         }
+    }
+}
+
+impl CapabilityView for InstanceState {
+    fn caps(&mut self) -> &mut InstanceCaps {
+        &mut self.caps
+    }
+
+    fn table_and_caps(&mut self) -> (&mut ResourceTable, &mut InstanceCaps) {
+        (&mut self.table, &mut self.caps)
     }
 }

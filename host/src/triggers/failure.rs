@@ -31,8 +31,16 @@ impl FailureKind {
     }
 }
 
+/// A failed call, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// What went wrong, for the caller (an error body, a dead-letter reason).
+    pub message: String,
+}
+
 /// Classifies `error` and logs it against the component and version.
-pub fn classify(component: &str, version: u64, error: &wasmtime::Error) -> (FailureKind, String) {
+pub fn classify(component: &str, version: u64, error: &wasmtime::Error) -> Failure {
     let (kind, message) = if let Some(t) = error.downcast_ref::<TimeLimitExceeded>() {
         (FailureKind::Timeout, t.to_string())
     } else if let Some(m) = error.downcast_ref::<MemoryLimitExceeded>() {
@@ -48,5 +56,5 @@ pub fn classify(component: &str, version: u64, error: &wasmtime::Error) -> (Fail
         code = kind.code(),
         "call failed: {error:?}"
     );
-    (kind, message)
+    Failure { kind, message }
 }

@@ -10,35 +10,103 @@ pub mod timer;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::broker::LazyBroker;
+use crate::config::{Config, ConfigError};
 use crate::runtime::Registry;
+use crate::shutdown::Shutdown;
 
-/// Starts the event triggers (timers, queue consumers) of every component
-/// that has one. They stop when `stop` turns true; await the handles to
-/// let in-flight calls finish.
-pub fn start_event_triggers(
-    registry: &Arc<Registry>,
-    config: &Config,
-    stop: &tokio::sync::watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for component in &config.components {
-        if let Some(timer) = &component.timer {
-            tasks.push(tokio::spawn(timer::run(
-                registry.clone(),
-                component.name.clone(),
-                timer.clone(),
-                stop.clone(),
-            )));
+/// The event triggers of every component, parsed and checked from their
+/// tables in the config (the HTTP trigger's routes are checked with the
+/// config itself).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    components: Vec<Planned>,
+}
+
+#[derive(Debug, Clone)]
+struct Planned {
+    component: String,
+    timer: Option<timer::TimerConfig>,
+    queue: Option<queue::QueueConfig>,
+}
+
+impl Plan {
+    /// Parses every `timer` and `queue` table; errors name the component
+    /// and the field.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let mut components = Vec::new();
+        for c in &config.components {
+            let timer = match &c.timer {
+                None => None,
+                Some(table) => {
+                    let timer: timer::TimerConfig = c.parse_table("timer", table)?;
+                    timer.validate().map_err(|p| c.invalid("timer", p))?;
+                    Some(timer)
+                }
+            };
+            let queue = match &c.queue {
+                None => None,
+                Some(table) => {
+                    let queue: queue::QueueConfig = c.parse_table("queue", table)?;
+                    queue.validate().map_err(|p| c.invalid("queue", p))?;
+                    Some(queue)
+                }
+            };
+            components.push(Planned {
+                component: c.name.clone(),
+                timer,
+                queue,
+            });
         }
-        if let Some(queue) = &component.queue {
-            tasks.push(tokio::spawn(queue::run(
-                registry.clone(),
-                component.name.clone(),
-                queue.clone(),
-                stop.clone(),
-            )));
-        }
+        Ok(Self { components })
     }
-    tasks
+
+    /// Each consumed queue with its dead-letter queue: the broker declares
+    /// queues with these arguments whoever touches them first.
+    pub fn dead_letters(&self) -> Vec<(String, String)> {
+        self.components
+            .iter()
+            .filter_map(|p| p.queue.as_ref())
+            .map(|q| (q.name.clone(), q.dead_letter_queue()))
+            .collect()
+    }
+
+    /// The queue trigger's settings for `component`, if it has one.
+    pub fn queue(&self, component: &str) -> Option<&queue::QueueConfig> {
+        self.components
+            .iter()
+            .find(|p| p.component == component)
+            .and_then(|p| p.queue.as_ref())
+    }
+
+    /// Starts the timers and queue consumers. They stop when `stop` fires;
+    /// await the handles to let in-flight calls finish.
+    pub fn start(
+        &self,
+        registry: &Arc<Registry>,
+        broker: &Arc<LazyBroker>,
+        stop: &Shutdown,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for planned in &self.components {
+            if let Some(timer) = &planned.timer {
+                tasks.push(tokio::spawn(timer::run(
+                    registry.clone(),
+                    planned.component.clone(),
+                    timer.clone(),
+                    stop.clone(),
+                )));
+            }
+            if let Some(queue) = &planned.queue {
+                tasks.push(tokio::spawn(queue::run(
+                    registry.clone(),
+                    broker.clone(),
+                    planned.component.clone(),
+                    queue.clone(),
+                    stop.clone(),
+                )));
+            }
+        }
+        tasks
+    }
 }

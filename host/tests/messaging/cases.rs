@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use corral::capabilities::messaging::Outcome;
-use corral::capabilities::messaging::broker::{DEAD_REASON_HEADER, DEAD_SOURCE_HEADER};
+use corral::broker::Outcome;
+use corral::broker::{DEAD_REASON_HEADER, DEAD_SOURCE_HEADER};
 
 use crate::fixture::{Fixture, message, next, nothing};
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use corral::capabilities::messaging::{Outcome, PublishError};
+use corral::broker::{Outcome, PublishError};
 
 use crate::fixture::{Fixture, message, next, nothing};
 use crate::rabbit::rabbitmq_url;

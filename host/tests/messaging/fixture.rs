@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral::capabilities::messaging::amqp::Amqp;
-use corral::capabilities::messaging::amqp::topology::Topology;
-use corral::capabilities::messaging::embedded::Embedded;
-use corral::capabilities::messaging::routing::ExchangeKind;
-use corral::capabilities::messaging::{
+use corral::broker::amqp::Amqp;
+use corral::broker::amqp::topology::Topology;
+use corral::broker::embedded::Embedded;
+use corral::broker::routing::ExchangeKind;
+use corral::broker::{
     BindingConfig, Broker, Delivery, ExchangeConfig, Message, PublishError, Subscribe, Subscription,
 };
 

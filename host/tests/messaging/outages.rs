@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral::capabilities::messaging::{Outcome, PublishError};
+use corral::broker::{Outcome, PublishError};
 
 use crate::fixture::{Fixture, message, next, nothing};
 

@@ -2,16 +2,32 @@
 //! and objects, checked against the component's grant before the store is
 //! touched.
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Linker, Resource};
 
 use super::store::{Names, seconds};
 use super::values::{IncomingValue, OutgoingValue};
-use super::{BlobView, Granted, names};
+use super::{BlobData, BlobView, Blobstore, Granted, names};
 use crate::bindings::wasi::blobstore::blobstore as wit;
 use crate::bindings::wasi::blobstore::container::{
     self as wit_container, ContainerMetadata, Error, ObjectMetadata,
 };
 use crate::bindings::wasi::blobstore::types::ObjectId;
+use crate::capabilities::{CapabilityView, granted};
+
+pub fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+    fn view<T: CapabilityView>(state: &mut T) -> BlobView<'_> {
+        let (table, caps) = state.table_and_caps();
+        BlobView {
+            table,
+            blob: granted::<Blobstore>(caps),
+        }
+    }
+    use crate::bindings::wasi::blobstore as all;
+    all::types::add_to_linker::<_, BlobData>(linker, view::<T>)?;
+    all::container::add_to_linker::<_, BlobData>(linker, view::<T>)?;
+    all::blobstore::add_to_linker::<_, BlobData>(linker, view::<T>)?;
+    Ok(())
+}
 
 /// An open container (`container`): just its name; access was checked when
 /// it was opened.

@@ -30,18 +30,16 @@ use serde::Deserialize;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
 pub use host::{Container, ObjectNames};
-pub use settings::BackendConfig;
-pub use store::Store;
+pub use settings::BlobstoreSettings;
+pub use store::BlobStore;
 pub use values::{IncomingValue, OutgoingValue};
 
-use super::Capability;
-use crate::bindings::wasi::blobstore as wit;
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
+use super::{Capability, CapabilityView, HostContext};
+use crate::config::ComponentConfig;
 
 /// The capability: the host's one store, shared by every component.
 pub struct Blobstore {
-    store: Arc<Store>,
+    store: Arc<BlobStore>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,7 +52,7 @@ pub struct Grant {
 
 /// A component's access: the store and the containers it was granted.
 pub struct Granted {
-    pub store: Arc<Store>,
+    pub store: Arc<BlobStore>,
     pub containers: BTreeSet<String>,
 }
 
@@ -75,13 +73,15 @@ impl Granted {
 
 impl Capability for Blobstore {
     const NAME: &'static str = "blobstore";
+    const SECTION: Option<&'static str> = Some("blobstore");
+    type Settings = BlobstoreSettings;
     type Grant = Grant;
     type Prepared = Granted;
     type Instance = Arc<Granted>;
 
-    fn new(config: &Config) -> anyhow::Result<Self> {
+    fn new(settings: BlobstoreSettings, _host: &HostContext<'_>) -> anyhow::Result<Self> {
         Ok(Self {
-            store: Arc::new(Store::new(&config.blobstore)?),
+            store: Arc::new(BlobStore::new(&settings)?),
         })
     }
 
@@ -108,21 +108,8 @@ impl Capability for Blobstore {
         prepared.clone()
     }
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        fn view(state: &mut InstanceState) -> BlobView<'_> {
-            BlobView {
-                table: &mut state.table,
-                blob: state
-                    .caps
-                    .blobstore
-                    .as_ref()
-                    .expect("blobstore is linked only for components granted it"),
-            }
-        }
-        wit::types::add_to_linker::<_, BlobData>(linker, view)?;
-        wit::container::add_to_linker::<_, BlobData>(linker, view)?;
-        wit::blobstore::add_to_linker::<_, BlobData>(linker, view)?;
-        Ok(())
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
     }
 }
 
@@ -133,7 +120,7 @@ pub struct BlobView<'a> {
     pub blob: &'a Granted,
 }
 
-struct BlobData;
+pub(crate) struct BlobData;
 
 impl HasData for BlobData {
     type Data<'a> = BlobView<'a>;

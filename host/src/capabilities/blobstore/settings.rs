@@ -29,7 +29,7 @@ pub enum Backend {
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BackendConfig {
+pub struct BlobstoreSettings {
     pub backend: Backend,
     /// Folder of the local backend, relative to `runtime.state_dir`.
     pub path: PathBuf,
@@ -48,9 +48,9 @@ pub struct BackendConfig {
 }
 
 // Hand-written so that the secret never reaches a log line.
-impl std::fmt::Debug for BackendConfig {
+impl std::fmt::Debug for BlobstoreSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackendConfig")
+        f.debug_struct("BlobstoreSettings")
             .field("backend", &self.backend)
             .field("path", &self.path)
             .field("endpoint", &self.endpoint)
@@ -67,7 +67,7 @@ impl std::fmt::Debug for BackendConfig {
     }
 }
 
-impl Default for BackendConfig {
+impl Default for BlobstoreSettings {
     fn default() -> Self {
         Self {
             backend: Backend::Local,
@@ -83,7 +83,7 @@ impl Default for BackendConfig {
     }
 }
 
-impl Section for BackendConfig {
+impl Section for BlobstoreSettings {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {

@@ -26,7 +26,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt as _};
 
 use super::names::MARKER;
-use super::settings::{Backend, BackendConfig};
+use super::settings::{Backend, BlobstoreSettings};
 
 /// The most bytes one read or write may move: values pass through the
 /// host's memory (not the component's), so they are bounded here.
@@ -38,7 +38,7 @@ type What<'a> = &'a (dyn Fn() -> String + Send + Sync);
 /// A container's object names, fetched from the store as they are read.
 pub type Names = BoxStream<'static, Result<String, String>>;
 
-pub struct Store {
+pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     backend: &'static str,
     key_prefix: String,
@@ -50,9 +50,9 @@ pub struct Store {
     known: Mutex<HashSet<String>>,
 }
 
-impl Store {
+impl BlobStore {
     /// Builds the configured backend; the local one creates its folder.
-    pub fn new(config: &BackendConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &BlobstoreSettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(config.timeout_ms);
         let (inner, backend): (Arc<dyn ObjectStore>, _) = match config.backend {
             Backend::Local => {
@@ -355,11 +355,14 @@ impl Store {
     }
 }
 
-/// S3 or MinIO: one bucket. The operation's time limit is `Store::timed`'s;
+/// S3 or MinIO: one bucket. The operation's time limit is `BlobStore::timed`'s;
 /// the client's own request timeout is set past it so that a slow store
 /// gets the one clear "did not answer within" error, and retries (of
 /// failed requests) stop when the limit would be reached anyway.
-fn s3(config: &BackendConfig, timeout: Duration) -> anyhow::Result<object_store::aws::AmazonS3> {
+fn s3(
+    config: &BlobstoreSettings,
+    timeout: Duration,
+) -> anyhow::Result<object_store::aws::AmazonS3> {
     let client = object_store::ClientOptions::new()
         .with_timeout(timeout * 2)
         .with_connect_timeout(timeout.min(Duration::from_secs(5)));

@@ -1,7 +1,7 @@
 //! The storage contract the two key-value backends implement, and the
-//! [`Store`] in front of them that every caller goes through.
+//! [`KeyValueStore`] in front of them that every caller goes through.
 //!
-//! The split keeps the rules in one place: [`Store`] validates keys, TTLs
+//! The split keeps the rules in one place: [`KeyValueStore`] validates keys, TTLs
 //! and batch sizes and bounds every operation by `timeout_ms`, so a backend
 //! only stores and loads. Backends take owned arguments and return `'static`
 //! boxed futures: that keeps the trait object-safe (one `Arc<dyn Backend>`
@@ -94,13 +94,13 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 
 /// The backend behind its rules: validation and a deadline on every call.
 #[derive(Clone)]
-pub struct Store {
+pub struct KeyValueStore {
     backend: Arc<dyn Backend>,
     timeout: Duration,
     page_size: usize,
 }
 
-impl Store {
+impl KeyValueStore {
     pub fn new(backend: Arc<dyn Backend>, timeout: Duration) -> Self {
         Self {
             backend,

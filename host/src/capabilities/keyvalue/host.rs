@@ -1,4 +1,4 @@
-//! The WIT interfaces on top of [`Store`]: `wasi:keyvalue/{store, atomics,
+//! The WIT interfaces on top of [`KeyValueStore`]: `wasi:keyvalue/{store, atomics,
 //! batch}` and `corral:platform/keyvalue-ext`.
 //!
 //! Domain failures (a store that is down, a bad key) are `error::other` for
@@ -8,10 +8,10 @@
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::backend::Failure;
-use super::{Bucket, Prepared, Store, validate};
+use super::{Bucket, KeyValueStore, Prepared, validate};
 use crate::bindings::corral::platform::keyvalue_ext;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
-use crate::runtime::InstanceState;
+use crate::capabilities::{CapabilityView, granted};
 
 use store::{Error, KeyResponse};
 
@@ -30,22 +30,19 @@ impl HasData for KeyValueData {
     type Data<'a> = KeyValueView<'a>;
 }
 
-fn view(state: &mut InstanceState) -> KeyValueView<'_> {
+fn view<T: CapabilityView>(state: &mut T) -> KeyValueView<'_> {
+    let (table, caps) = state.table_and_caps();
     KeyValueView {
-        table: &mut state.table,
-        grant: state
-            .caps
-            .keyvalue
-            .as_deref()
-            .expect("keyvalue is linked only for components granted it"),
+        table,
+        grant: granted::<super::KeyValue>(caps),
     }
 }
 
-pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-    store::add_to_linker::<_, KeyValueData>(linker, view)?;
-    atomics::add_to_linker::<_, KeyValueData>(linker, view)?;
-    batch::add_to_linker::<_, KeyValueData>(linker, view)?;
-    keyvalue_ext::add_to_linker::<_, KeyValueData>(linker, view)?;
+pub fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+    store::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
+    atomics::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
+    batch::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
+    keyvalue_ext::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
     Ok(())
 }
 
@@ -56,7 +53,7 @@ fn other(failure: Failure) -> Error {
 impl KeyValueView<'_> {
     /// The bucket's name and the store, for one call. A handle that is not
     /// in the table is a host invariant broken: it traps.
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<(String, &Store)> {
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<(String, &KeyValueStore)> {
         let name = self.table.get(bucket)?.name.clone();
         Ok((name, &self.grant.store))
     }
@@ -231,7 +228,7 @@ mod tests {
 
     use super::*;
     use crate::capabilities::Capability as _;
-    use crate::capabilities::keyvalue::{BackendConfig, Grant, KeyValue};
+    use crate::capabilities::keyvalue::{Grant, KeyValue, KeyValueSettings};
     use crate::config::ComponentConfig;
 
     fn component() -> ComponentConfig {
@@ -239,9 +236,9 @@ mod tests {
     }
 
     fn keyvalue(dir: &tempfile::TempDir) -> KeyValue {
-        let settings = BackendConfig {
+        let settings = KeyValueSettings {
             path: dir.path().join("kv.redb"),
-            ..BackendConfig::default()
+            ..KeyValueSettings::default()
         };
         KeyValue::from_settings(&settings).unwrap()
     }

@@ -18,7 +18,7 @@
 //! granted. The backend is built once per host; each instance keeps its open
 //! buckets in its store's `ResourceTable`.
 //!
-//! Layout: [`backend`] is the contract and the [`backend::Store`] that
+//! Layout: [`backend`] is the contract and the [`backend::KeyValueStore`] that
 //! validates and bounds every call; [`redis`] and [`embedded`] implement it;
 //! [`host`] maps the WIT interfaces onto the store.
 
@@ -38,16 +38,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmtime::component::Linker;
 
-pub use backend::Store;
-pub use settings::BackendConfig;
+pub use backend::KeyValueStore;
+pub use settings::KeyValueSettings;
 
-use super::Capability;
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
+use super::{Capability, CapabilityView, HostContext};
+use crate::config::ComponentConfig;
 
 /// The host's key-value store, shared by every component granted it.
 pub struct KeyValue {
-    store: Arc<Store>,
+    store: Arc<KeyValueStore>,
 }
 
 impl KeyValue {
@@ -55,7 +54,7 @@ impl KeyValue {
     /// or the disk here: Redis connects on first use (so the host starts,
     /// and serves its other components, while Redis is down) and the redb
     /// file is opened on first use (so `corral check` never locks it).
-    pub fn from_settings(settings: &BackendConfig) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &KeyValueSettings) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.timeout_ms);
         let backend: Arc<dyn backend::Backend> = match settings.backend {
             settings::Backend::Redis => Arc::new(redis::RedisBackend::new(
@@ -69,7 +68,7 @@ impl KeyValue {
             )),
         };
         Ok(Self {
-            store: Arc::new(Store::new(backend, timeout)),
+            store: Arc::new(KeyValueStore::new(backend, timeout)),
         })
     }
 }
@@ -86,7 +85,7 @@ pub struct Grant {
 pub struct Prepared {
     pub component: String,
     pub buckets: BTreeSet<String>,
-    pub store: Arc<Store>,
+    pub store: Arc<KeyValueStore>,
 }
 
 impl Prepared {
@@ -97,12 +96,14 @@ impl Prepared {
 
 impl Capability for KeyValue {
     const NAME: &'static str = "keyvalue";
+    const SECTION: Option<&'static str> = Some("keyvalue");
+    type Settings = KeyValueSettings;
     type Grant = Grant;
     type Prepared = Prepared;
     type Instance = Arc<Prepared>;
 
-    fn new(config: &Config) -> anyhow::Result<Self> {
-        Self::from_settings(&config.keyvalue)
+    fn new(settings: KeyValueSettings, _host: &HostContext<'_>) -> anyhow::Result<Self> {
+        Self::from_settings(&settings)
     }
 
     fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Prepared> {
@@ -128,7 +129,7 @@ impl Capability for KeyValue {
         prepared.clone()
     }
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
         host::add_to_linker(linker)
     }
 }

@@ -25,7 +25,7 @@ pub enum Backend {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BackendConfig {
+pub struct KeyValueSettings {
     pub backend: Backend,
     /// Redis URL, for `backend = "redis"`.
     pub url: String,
@@ -38,7 +38,7 @@ pub struct BackendConfig {
     pub timeout_ms: u64,
 }
 
-impl Default for BackendConfig {
+impl Default for KeyValueSettings {
     fn default() -> Self {
         Self {
             backend: Backend::Embedded,
@@ -50,7 +50,7 @@ impl Default for BackendConfig {
     }
 }
 
-impl Section for BackendConfig {
+impl Section for KeyValueSettings {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {

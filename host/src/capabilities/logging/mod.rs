@@ -10,21 +10,19 @@
 //! file = "logs/status/app.log"
 //! ```
 
+mod host;
 mod sink;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 pub use sink::LogSink;
 
-use super::Capability;
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
-
-use crate::bindings::wasi::logging::logging::{self as wit, Level};
+use super::{Capability, CapabilityView, HostContext, NoSettings};
+use crate::config::ComponentConfig;
 
 pub struct Logging {
     base_dir: PathBuf,
@@ -38,17 +36,19 @@ pub struct Grant {
 }
 
 /// The per-instance state: a handle on the component's shared sink.
-pub struct LogHandle(Arc<LogSink>);
+pub struct LogHandle(pub(crate) Arc<LogSink>);
 
 impl Capability for Logging {
     const NAME: &'static str = "logging";
+    const SECTION: Option<&'static str> = None;
+    type Settings = NoSettings;
     type Grant = Grant;
     type Prepared = LogSink;
     type Instance = LogHandle;
 
-    fn new(config: &Config) -> anyhow::Result<Self> {
+    fn new(_settings: NoSettings, host: &HostContext<'_>) -> anyhow::Result<Self> {
         Ok(Self {
-            base_dir: config.base_dir.clone(),
+            base_dir: host.config.base_dir.clone(),
         })
     }
 
@@ -65,34 +65,7 @@ impl Capability for Logging {
         LogHandle(prepared.clone())
     }
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        wit::add_to_linker::<_, HasSelf<LogHandle>>(linker, |state| {
-            state
-                .caps
-                .logging
-                .as_mut()
-                .expect("logging is linked only for components that have it")
-        })?;
-        Ok(())
-    }
-}
-
-impl wit::Host for LogHandle {
-    async fn log(
-        &mut self,
-        level: Level,
-        context: String,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        let level = match level {
-            Level::Trace => sink::Level::Trace,
-            Level::Debug => sink::Level::Debug,
-            Level::Info => sink::Level::Info,
-            Level::Warn => sink::Level::Warn,
-            Level::Error => sink::Level::Error,
-            Level::Critical => sink::Level::Critical,
-        };
-        self.0.write(level, &context, &message);
-        Ok(())
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
     }
 }

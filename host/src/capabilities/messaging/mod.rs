@@ -19,82 +19,30 @@
 //! (anything else is `not-granted`). A grant naming an exchange that
 //! `[[messaging.exchanges]]` does not declare refuses the deploy: the
 //! mistake is in the configuration, and surfaces when it is checked rather
-//! than on the first publish. The broker is started on first use, not at
-//! construction: `corral check` builds the capabilities too, and must
-//! neither connect to RabbitMQ nor lock the embedded queue file of a
-//! running host.
+//! than on the first publish.
+//!
+//! The broker itself, and its `[messaging]` settings, live in
+//! [`crate::broker`], shared with the queue trigger; this capability is the
+//! grant and the WIT host on top of it.
 
-pub mod amqp;
-pub mod broker;
-pub mod embedded;
-pub mod routing;
-pub mod settings;
+mod host;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use serde::Deserialize;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
-pub use broker::{Broker, Delivery, Message, Outcome, PublishError, Subscribe, Subscription};
-pub use settings::{BackendConfig, BindingConfig, ExchangeConfig};
-
-use super::Capability;
+use super::{Capability, CapabilityView, HostContext, NoSettings};
 use crate::bindings::corral::platform::messaging as wit;
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
-use settings::Backend;
+use crate::broker::{LazyBroker, Message, PublishError};
+use crate::config::ComponentConfig;
 
 /// Most messages in one `publish-batch`.
 const MAX_BATCH: usize = 10_000;
 
 pub struct Messaging {
-    backend: Arc<LazyBroker>,
-}
-
-/// The configured broker, started on first use.
-pub struct LazyBroker {
-    settings: BackendConfig,
-    /// Each configured queue trigger's queue and dead-letter queue.
-    dead_letters: Vec<(String, String)>,
-    broker: Mutex<Option<Arc<dyn Broker>>>,
-}
-
-impl LazyBroker {
-    /// The broker, starting it if needed. Must run inside the tokio
-    /// runtime. An embedded queue that cannot be opened is an error now and
-    /// is tried again on the next call.
-    pub fn get(&self) -> anyhow::Result<Arc<dyn Broker>> {
-        let mut slot = self.broker.lock().unwrap();
-        if let Some(broker) = slot.as_ref() {
-            return Ok(broker.clone());
-        }
-        let s = &self.settings;
-        let broker: Arc<dyn Broker> = match s.backend {
-            Backend::Amqp => {
-                let topology =
-                    amqp::topology::Topology::new(&s.queue_prefix, self.dead_letters.clone())
-                        .with_exchanges(s.exchanges.clone());
-                let timeout = Duration::from_millis(s.confirm_timeout_ms);
-                Arc::new(amqp::Amqp::start(&s.url, topology, timeout))
-            }
-            Backend::Embedded => Arc::new(
-                embedded::Embedded::open(&s.path, &s.queue_prefix)?
-                    .with_exchanges(s.exchanges.clone()),
-            ),
-        };
-        tracing::info!(backend = ?s.backend, "messaging backend started");
-        *slot = Some(broker.clone());
-        Ok(broker)
-    }
-}
-
-impl Messaging {
-    /// The host's broker, for the queue trigger.
-    pub fn broker(&self) -> anyhow::Result<Arc<dyn Broker>> {
-        self.backend.get()
-    }
+    broker: Arc<LazyBroker>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,38 +61,31 @@ pub struct Grant {
 pub struct Publisher {
     queues: HashSet<String>,
     exchanges: HashSet<String>,
-    backend: Arc<LazyBroker>,
+    broker: Arc<LazyBroker>,
 }
 
 /// Where a component publishes.
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Queue(&'a str),
     Exchange { name: &'a str, routing_key: &'a str },
 }
 
 /// The per-instance state.
-pub struct MessagingHandle(Arc<Publisher>);
+pub struct MessagingHandle(pub(crate) Arc<Publisher>);
 
 impl Capability for Messaging {
     const NAME: &'static str = "messaging";
+    /// `[messaging]` belongs to the broker, which the queue trigger shares.
+    const SECTION: Option<&'static str> = None;
+    type Settings = NoSettings;
     type Grant = Grant;
     type Prepared = Publisher;
     type Instance = MessagingHandle;
 
-    fn new(config: &Config) -> anyhow::Result<Self> {
-        let dead_letters = config
-            .components
-            .iter()
-            .filter_map(|c| c.queue.as_ref())
-            .map(|q| (q.name.clone(), q.dead_letter_queue()))
-            .collect();
+    fn new(_settings: NoSettings, host: &HostContext<'_>) -> anyhow::Result<Self> {
         Ok(Self {
-            backend: Arc::new(LazyBroker {
-                settings: config.messaging.clone(),
-                dead_letters,
-                broker: Mutex::new(None),
-            }),
+            broker: host.broker.clone(),
         })
     }
 
@@ -155,7 +96,7 @@ impl Capability for Messaging {
                 component.name
             );
         }
-        let declared = &self.backend.settings.exchanges;
+        let declared = &self.broker.settings().exchanges;
         if let Some(bad) = grant
             .exchanges
             .iter()
@@ -169,7 +110,7 @@ impl Capability for Messaging {
         Ok(Publisher {
             queues: grant.publish.into_iter().collect(),
             exchanges: grant.exchanges.into_iter().collect(),
-            backend: self.backend.clone(),
+            broker: self.broker.clone(),
         })
     }
 
@@ -177,20 +118,17 @@ impl Capability for Messaging {
         MessagingHandle(prepared.clone())
     }
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        wit::add_to_linker::<_, HasSelf<MessagingHandle>>(linker, |state| {
-            state
-                .caps
-                .messaging
-                .as_mut()
-                .expect("messaging is linked only for components that have it")
-        })?;
-        Ok(())
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
     }
 }
 
 impl Publisher {
-    async fn publish(&self, target: Target<'_>, messages: Vec<Message>) -> Result<(), wit::Error> {
+    pub(crate) async fn publish(
+        &self,
+        target: Target<'_>,
+        messages: Vec<Message>,
+    ) -> Result<(), wit::Error> {
         match target {
             Target::Queue(queue) if !self.queues.contains(queue) => {
                 return Err(wit::Error::NotGranted(format!(
@@ -210,7 +148,7 @@ impl Publisher {
             )));
         }
         let broker = self
-            .backend
+            .broker
             .get()
             .map_err(|e| wit::Error::Unavailable(format!("{e:#}")))?;
         let published = match target {
@@ -235,56 +173,13 @@ impl Publisher {
     }
 }
 
-impl wit::Host for MessagingHandle {
-    async fn publish(
-        &mut self,
-        queue: String,
-        message: Message,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        Ok(self.0.publish(Target::Queue(&queue), vec![message]).await)
-    }
-
-    async fn publish_batch(
-        &mut self,
-        queue: String,
-        messages: Vec<Message>,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        Ok(self.0.publish(Target::Queue(&queue), messages).await)
-    }
-
-    async fn publish_to_exchange(
-        &mut self,
-        exchange: String,
-        routing_key: String,
-        message: Message,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        let target = Target::Exchange {
-            name: &exchange,
-            routing_key: &routing_key,
-        };
-        Ok(self.0.publish(target, vec![message]).await)
-    }
-
-    async fn publish_batch_to_exchange(
-        &mut self,
-        exchange: String,
-        routing_key: String,
-        messages: Vec<Message>,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        let target = Target::Exchange {
-            name: &exchange,
-            routing_key: &routing_key,
-        };
-        Ok(self.0.publish(target, messages).await)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn a_grant_naming_an_undeclared_exchange_refuses_the_deploy() {
@@ -305,7 +200,15 @@ mod tests {
             &BTreeMap::new(),
         )
         .unwrap();
-        let messaging = Messaging::new(&config).unwrap();
+        let broker = Arc::new(LazyBroker::new(
+            config.section(crate::broker::SECTION).unwrap(),
+            Vec::new(),
+        ));
+        let host = HostContext {
+            config: &config,
+            broker: &broker,
+        };
+        let messaging = Messaging::new(NoSettings::default(), &host).unwrap();
         let component = &config.components[0];
         let grant = |exchanges: &[&str]| Grant {
             publish: Vec::new(),

@@ -11,7 +11,15 @@
 //! A host pattern without a port matches any port; `*.example.com` matches
 //! subdomains (not `example.com` itself). Anything else gets the WASI error
 //! `HTTP-request-denied` without a connection being attempted.
+//!
+//! Unlike the other capabilities, every component gets
+//! `wasi:http/outgoing-handler` linked: it is part of `wasi:http/proxy`, so
+//! components built for `wasmtime serve` or Spin import it whether or not
+//! they call it, and refusing them at deploy time would refuse plain proxy
+//! components. A component without a grant gets the default grant instead:
+//! an empty allow-list, which denies every request at call time.
 
+mod host;
 mod policy;
 
 use std::sync::Arc;
@@ -22,9 +30,8 @@ use wasmtime::component::Linker;
 
 pub use policy::{HostPattern, OutboundPolicy};
 
-use super::Capability;
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
+use super::{Capability, CapabilityView, HostContext, NoSettings};
+use crate::config::ComponentConfig;
 
 pub struct OutboundHttp;
 
@@ -42,12 +49,19 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Capability for OutboundHttp {
     const NAME: &'static str = "outbound_http";
+    const SECTION: Option<&'static str> = None;
+    type Settings = NoSettings;
     type Grant = Grant;
     type Prepared = OutboundPolicy;
     type Instance = OutboundPolicy;
 
-    fn new(_config: &Config) -> anyhow::Result<Self> {
+    fn new(_settings: NoSettings, _host: &HostContext<'_>) -> anyhow::Result<Self> {
         Ok(Self)
+    }
+
+    /// Every component has a policy; without a grant it allows nothing.
+    fn granted_by_default() -> bool {
+        true
     }
 
     fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<OutboundPolicy> {
@@ -78,17 +92,7 @@ impl Capability for OutboundHttp {
         prepared.as_ref().clone()
     }
 
-    /// wasi:http's outgoing handler is linked with wasi:http itself (see
-    /// [`super::Capabilities::linker`]); the policy acts through the store's
-    /// `WasiHttpHooks`.
-    fn add_to_linker(_linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-impl OutboundHttp {
-    /// Components without a grant still get a policy: one that denies.
-    pub fn instance_or_deny(prepared: Option<&Arc<OutboundPolicy>>) -> OutboundPolicy {
-        prepared.map_or_else(OutboundPolicy::deny_all, Self::instance)
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
     }
 }

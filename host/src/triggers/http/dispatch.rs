@@ -9,7 +9,8 @@ use tokio::sync::{Semaphore, oneshot};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
-use super::{Router, body, failure};
+use super::error_response::error_response;
+use super::{Router, body};
 use crate::responses::{Body, HostError};
 use crate::runtime::Registry;
 use crate::server::Handler;
@@ -72,7 +73,7 @@ impl HttpTrigger {
 
         let mut store = deployment.new_store(deadline);
         let (sender, mut receiver) = oneshot::channel();
-        let to_host_error = |e: wasmtime::Error| failure::classify(name, deployment.version, &e);
+        let to_host_error = |e: wasmtime::Error| error_response(name, deployment.version, &e);
         let incoming = store
             .data_mut()
             .http()
@@ -114,7 +115,7 @@ impl HttpTrigger {
             result = &mut run => match receiver.try_recv() {
                 Ok(response) => {
                     if let Err(e) = result {
-                        failure::classify(name, deployment.version, &e);
+                        error_response(name, deployment.version, &e);
                     }
                     guest_response(name, response)
                 }
@@ -133,7 +134,7 @@ impl HttpTrigger {
                     let (component, version) = (name.to_owned(), deployment.version);
                     tokio::spawn(async move {
                         if let Err(e) = run.await {
-                            failure::classify(&component, version, &e);
+                            error_response(&component, version, &e);
                         }
                     });
                     guest_response(name, response)

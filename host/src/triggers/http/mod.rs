@@ -3,7 +3,7 @@
 
 mod body;
 mod dispatch;
-mod failure;
+mod error_response;
 mod router;
 
 pub use dispatch::HttpTrigger;

@@ -13,7 +13,7 @@ use crate::bindings::queue_batch_handler::{
     self, Delivery as WitBatchDelivery, Disposition as BatchDisposition,
 };
 use crate::bindings::queue_handler::{self, Delivery as WitDelivery, Disposition};
-use crate::capabilities::messaging::{Delivery, Outcome};
+use crate::broker::{Delivery, Outcome};
 use crate::runtime::Registry;
 use crate::runtime::deployment::{Deployment, QueueEntry};
 use crate::triggers::{failure, invocation};
@@ -95,7 +95,7 @@ async fn call_one(
 ) -> Result<Disposition, String> {
     let argument = WitDelivery {
         queue: delivery.queue.clone(),
-        message: delivery.message.clone(),
+        message: delivery.message.clone().into(),
         attempt: delivery.attempt,
     };
     let result = invocation::call(registry, deployment, async |store, instance| {
@@ -117,7 +117,7 @@ async fn call_batch(
         .iter()
         .map(|delivery| WitBatchDelivery {
             queue: delivery.queue.clone(),
-            message: delivery.message.clone(),
+            message: delivery.message.clone().into(),
             attempt: delivery.attempt,
         })
         .collect();
@@ -147,7 +147,7 @@ async fn call_batch(
 }
 
 fn failed(deployment: &Deployment, error: &wasmtime::Error) -> String {
-    failure::classify(&deployment.component, deployment.version, error).1
+    failure::classify(&deployment.component, deployment.version, error).message
 }
 
 /// `retry_delay_ms` doubled per attempt already made, at most

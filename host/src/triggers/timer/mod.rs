@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use super::{failure, invocation};
 use crate::runtime::Registry;
+use crate::shutdown::Shutdown;
 pub use schedule::Schedule;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,21 +42,16 @@ impl TimerConfig {
     }
 }
 
-/// Ticks component `name` until `stop` is set. A tick in progress when
+/// Ticks component `name` until `stop` fires. A tick in progress when
 /// `stop` comes is allowed to finish (its time limit bounds the wait).
-pub async fn run(
-    registry: Arc<Registry>,
-    name: String,
-    config: TimerConfig,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+pub async fn run(registry: Arc<Registry>, name: String, config: TimerConfig, mut stop: Shutdown) {
     let schedule = Schedule::new(&config).expect("validated with the config");
     tracing::info!(component = %name, schedule = %schedule, "timer trigger started");
     let mut due = schedule.first(chrono::Utc::now());
     loop {
         let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => break,
+            () = stop.wait() => break,
             () = tokio::time::sleep(wait) => {}
         }
         tick(&registry, &name, due).await;

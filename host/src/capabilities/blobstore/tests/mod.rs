@@ -11,25 +11,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
-use super::Store;
-use super::settings::{Backend, BackendConfig};
+use super::BlobStore;
+use super::settings::{Backend, BlobstoreSettings};
 use view::component_view;
 
 /// A store to test, with what keeps it alive.
 struct Backing {
-    store: Arc<Store>,
+    store: Arc<BlobStore>,
     _dir: Option<tempfile::TempDir>,
     _moto: Option<Arc<moto::Moto>>,
 }
 
 fn local() -> Backing {
     let dir = tempfile::tempdir().unwrap();
-    let config = BackendConfig {
+    let config = BlobstoreSettings {
         path: dir.path().join("blobs"),
-        ..BackendConfig::default()
+        ..BlobstoreSettings::default()
     };
     Backing {
-        store: Arc::new(Store::new(&config).unwrap()),
+        store: Arc::new(BlobStore::new(&config).unwrap()),
         _dir: Some(dir),
         _moto: None,
     }
@@ -38,7 +38,7 @@ fn local() -> Backing {
 fn s3() -> Backing {
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let moto = moto::shared();
-    let config = BackendConfig {
+    let config = BlobstoreSettings {
         backend: Backend::S3,
         endpoint: Some(moto.endpoint.clone()),
         bucket: moto::BUCKET.into(),
@@ -51,10 +51,10 @@ fn s3() -> Backing {
             RUN.fetch_add(1, Ordering::SeqCst)
         ),
         timeout_ms: 10_000,
-        ..BackendConfig::default()
+        ..BlobstoreSettings::default()
     };
     Backing {
-        store: Arc::new(Store::new(&config).unwrap()),
+        store: Arc::new(BlobStore::new(&config).unwrap()),
         _dir: None,
         _moto: Some(moto),
     }
@@ -75,7 +75,7 @@ both_backends!(
     component_view
 );
 
-async fn names(store: &Store, container: &str) -> Vec<String> {
+async fn names(store: &BlobStore, container: &str) -> Vec<String> {
     let mut listing = store.list(container);
     let mut names = Vec::new();
     while let Some(name) = store.next_name(&mut listing).await.unwrap() {
@@ -204,17 +204,17 @@ async fn copy_and_move(b: &Backing) {
 }
 
 /// A store that never answers: TCP connections are accepted, then ignored.
-fn silent_s3(timeout_ms: u64) -> (Arc<Store>, std::net::TcpListener) {
+fn silent_s3(timeout_ms: u64) -> (Arc<BlobStore>, std::net::TcpListener) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = BackendConfig {
+    let config = BlobstoreSettings {
         backend: Backend::S3,
         endpoint: Some(format!("http://{}", listener.local_addr().unwrap())),
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
         timeout_ms,
-        ..BackendConfig::default()
+        ..BlobstoreSettings::default()
     };
-    (Arc::new(Store::new(&config).unwrap()), listener)
+    (Arc::new(BlobStore::new(&config).unwrap()), listener)
 }
 
 #[tokio::test]

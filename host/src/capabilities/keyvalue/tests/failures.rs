@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{TIMEOUT, delete_prefix, redis_url};
-use crate::capabilities::keyvalue::backend::Store;
+use crate::capabilities::keyvalue::backend::KeyValueStore;
 use crate::capabilities::keyvalue::embedded::EmbeddedBackend;
 use crate::capabilities::keyvalue::redis::RedisBackend;
 
@@ -14,7 +14,7 @@ async fn embedded_store_persists_and_sweeps_expired_entries() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/kv.redb");
     let backend = Arc::new(EmbeddedBackend::new(&path, Duration::from_millis(50)));
-    let store = Store::new(backend.clone(), TIMEOUT);
+    let store = KeyValueStore::new(backend.clone(), TIMEOUT);
     store
         .set("b", "keep", b"v".to_vec(), Some(60_000))
         .await
@@ -31,7 +31,7 @@ async fn embedded_store_persists_and_sweeps_expired_entries() {
     // Let a sweep in progress let go of the file before it is reopened.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let store = Store::new(
+    let store = KeyValueStore::new(
         Arc::new(EmbeddedBackend::new(&path, Duration::from_secs(30))),
         TIMEOUT,
     );
@@ -44,7 +44,7 @@ async fn a_redis_that_is_down_fails_fast_with_a_clear_error() {
     // Nothing listens on port 1.
     let backend =
         RedisBackend::new("redis://127.0.0.1:1", "x:", Duration::from_millis(800)).unwrap();
-    let store = Store::new(Arc::new(backend), Duration::from_millis(800));
+    let store = KeyValueStore::new(Arc::new(backend), Duration::from_millis(800));
     for _ in 0..3 {
         let started = Instant::now();
         let err = store.get("b", "k").await.unwrap_err();
@@ -74,7 +74,7 @@ async fn a_redis_that_never_answers_times_out() {
     });
     let timeout = Duration::from_millis(500);
     let backend = RedisBackend::new(&format!("redis://{addr}"), "x:", timeout).unwrap();
-    let store = Store::new(Arc::new(backend), timeout);
+    let store = KeyValueStore::new(Arc::new(backend), timeout);
     let started = Instant::now();
     let err = store.set("b", "k", b"v".to_vec(), None).await.unwrap_err();
     assert!(
@@ -109,7 +109,7 @@ async fn redis_errors_while_down_and_reconnects_by_itself() {
     let prefix = format!("corral-test-{:016x}:", getrandom::u64().unwrap());
     let timeout = Duration::from_millis(800);
     let backend = RedisBackend::new(&format!("redis://{addr}"), &prefix, timeout).unwrap();
-    let store = Store::new(Arc::new(backend), timeout);
+    let store = KeyValueStore::new(Arc::new(backend), timeout);
     store.set("b", "k", b"v".to_vec(), None).await.unwrap();
 
     outage.abort();
@@ -138,13 +138,13 @@ async fn redis_errors_while_down_and_reconnects_by_itself() {
 async fn a_locked_embedded_file_is_an_error_per_operation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kv.redb");
-    let first = Store::new(
+    let first = KeyValueStore::new(
         Arc::new(EmbeddedBackend::new(&path, Duration::from_secs(30))),
         TIMEOUT,
     );
     first.set("b", "k", b"v".to_vec(), None).await.unwrap();
     // A second host pointed at the same file: redb refuses to share it.
-    let second = Store::new(
+    let second = KeyValueStore::new(
         Arc::new(EmbeddedBackend::new(&path, Duration::from_secs(30))),
         TIMEOUT,
     );

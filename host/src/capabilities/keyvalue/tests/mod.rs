@@ -11,7 +11,7 @@ use futures::FutureExt as _;
 
 mod failures;
 
-use super::backend::{Backend, Store};
+use super::backend::{Backend, KeyValueStore};
 use super::embedded::EmbeddedBackend;
 use super::redis::RedisBackend;
 
@@ -30,7 +30,7 @@ enum Kind {
 /// Runs `test` against a fresh store of `kind`, then cleans up.
 async fn with_store<F, Fut>(kind: Kind, page_size: usize, test: F)
 where
-    F: FnOnce(Store, Kind) -> Fut,
+    F: FnOnce(KeyValueStore, Kind) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +42,7 @@ where
             Duration::from_millis(100),
         )),
     };
-    let store = Store::new(backend, TIMEOUT).with_page_size(page_size);
+    let store = KeyValueStore::new(backend, TIMEOUT).with_page_size(page_size);
     let outcome = std::panic::AssertUnwindSafe(test(store, kind))
         .catch_unwind()
         .await;
@@ -116,7 +116,7 @@ on_both!(
     keys_are_validated,
 );
 
-async fn set_get_exists_delete(store: Store, _: Kind) {
+async fn set_get_exists_delete(store: KeyValueStore, _: Kind) {
     assert_eq!(store.get("b", "k").await.unwrap(), None);
     assert!(!store.exists("b", "k").await.unwrap());
     store.set("b", "k", b"v1".to_vec(), None).await.unwrap();
@@ -138,7 +138,7 @@ async fn set_get_exists_delete(store: Store, _: Kind) {
     store.delete("b", "k").await.unwrap();
 }
 
-async fn ttl_expires_and_reports_what_is_left(store: Store, _: Kind) {
+async fn ttl_expires_and_reports_what_is_left(store: KeyValueStore, _: Kind) {
     store
         .set("b", "short", b"v".to_vec(), Some(300))
         .await
@@ -175,7 +175,7 @@ async fn ttl_expires_and_reports_what_is_left(store: Store, _: Kind) {
     assert!(err.0.contains("ttl-ms must be at least 1"), "{err}");
 }
 
-async fn set_many_with_ttl_expires_together(store: Store, _: Kind) {
+async fn set_many_with_ttl_expires_together(store: KeyValueStore, _: Kind) {
     let entries: Vec<(String, Vec<u8>)> = (0..1000)
         .map(|i| (format!("client:{i}"), format!("v{i}").into_bytes()))
         .collect();
@@ -207,7 +207,7 @@ async fn set_many_with_ttl_expires_together(store: Store, _: Kind) {
 
 /// Many writers at once (the embedded store commits them in groups): each
 /// gets the answer it would get alone, and a failing one spoils no other.
-async fn concurrent_writes_each_get_their_own_answer(store: Store, _: Kind) {
+async fn concurrent_writes_each_get_their_own_answer(store: KeyValueStore, _: Kind) {
     store
         .set("b", "text", b"not a number".to_vec(), None)
         .await
@@ -257,7 +257,7 @@ async fn concurrent_writes_each_get_their_own_answer(store: Store, _: Kind) {
     );
 }
 
-async fn set_if_absent_sets_once(store: Store, _: Kind) {
+async fn set_if_absent_sets_once(store: KeyValueStore, _: Kind) {
     assert!(
         store
             .set_if_absent("b", "k", b"first".to_vec(), None)
@@ -297,7 +297,7 @@ async fn set_if_absent_sets_once(store: Store, _: Kind) {
     assert_eq!(store.get("b", "lock").await.unwrap(), Some(b"c".to_vec()));
 }
 
-async fn set_many_if_absent_answers_per_entry(store: Store, _: Kind) {
+async fn set_many_if_absent_answers_per_entry(store: KeyValueStore, _: Kind) {
     store
         .set("b", "taken", b"old".to_vec(), None)
         .await
@@ -352,7 +352,7 @@ async fn set_many_if_absent_answers_per_entry(store: Store, _: Kind) {
     assert!(!store.exists("b", "k0").await.unwrap(), "nothing written");
 }
 
-async fn increment_counts_in_decimal(store: Store, _: Kind) {
+async fn increment_counts_in_decimal(store: KeyValueStore, _: Kind) {
     assert_eq!(store.increment("b", "n", 5).await.unwrap(), 5);
     assert_eq!(store.increment("b", "n", 0).await.unwrap(), 5);
     assert_eq!(store.increment("b", "n", 37).await.unwrap(), 42);
@@ -385,7 +385,7 @@ async fn increment_counts_in_decimal(store: Store, _: Kind) {
     assert_eq!(store.get("b", "c").await.unwrap(), Some(b"20".to_vec()));
 }
 
-async fn batch_operations(store: Store, _: Kind) {
+async fn batch_operations(store: KeyValueStore, _: Kind) {
     let entries: Vec<(String, Vec<u8>)> = (0..5)
         .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
         .collect();
@@ -415,7 +415,7 @@ async fn batch_operations(store: Store, _: Kind) {
     assert!(err.0.contains("limit is 1000"), "{err}");
 }
 
-async fn list_keys_pages_through_everything(store: Store, kind: Kind) {
+async fn list_keys_pages_through_everything(store: KeyValueStore, kind: Kind) {
     let mut expected: Vec<String> = (0..10).map(|i| format!("key-{i}")).collect();
     let entries = expected
         .iter()
@@ -457,7 +457,7 @@ async fn list_keys_pages_through_everything(store: Store, kind: Kind) {
     }
 }
 
-async fn buckets_are_isolated(store: Store, _: Kind) {
+async fn buckets_are_isolated(store: KeyValueStore, _: Kind) {
     store.set("one", "k", b"1".to_vec(), None).await.unwrap();
     store.set("two", "k", b"2".to_vec(), None).await.unwrap();
     // "one:k" in bucket "o" must not alias "o" + "ne:k".
@@ -472,7 +472,7 @@ async fn buckets_are_isolated(store: Store, _: Kind) {
     assert!(store.list_keys("one", None).await.unwrap().keys.is_empty());
 }
 
-async fn keys_are_validated(store: Store, _: Kind) {
+async fn keys_are_validated(store: KeyValueStore, _: Kind) {
     let err = store.get("b", "").await.unwrap_err();
     assert!(err.0.contains("key is empty"), "{err}");
     let err = store

@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 
-use super::broker::PublishError;
+use super::PublishError;
 
 /// Longest exchange name, routing key or binding key (AMQP short strings).
 pub const MAX_KEY: usize = 255;

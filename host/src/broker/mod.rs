@@ -1,10 +1,11 @@
-//! What the `messaging` capability and the queue trigger need from a broker,
-//! whichever it is: confirmed publishing, and subscriptions whose deliveries
-//! are settled explicitly (ack, retry later, dead-letter).
+//! The message broker: what the `messaging` capability publishes to and
+//! the queue trigger consumes from, whichever backend runs it. Confirmed
+//! publishing, and subscriptions whose deliveries are settled explicitly
+//! (ack, retry later, dead-letter).
 //!
-//! Both backends (RabbitMQ, the embedded redb queue) give the same
-//! guarantees, so that a component behaves the same on a laptop and in
-//! compose:
+//! Both backends ([`amqp`]: RabbitMQ; [`embedded`]: a redb queue in the
+//! state folder) give the same guarantees, so that a component behaves the
+//! same on a laptop and in compose:
 //!
 //! * `publish` returns `Ok` only once the message is durably stored;
 //! * a delivery stays owned by its consumer until it is settled; if the
@@ -15,14 +16,40 @@
 //!
 //! Queue and exchange names here are the *logical* names components use;
 //! each backend adds `queue_prefix` itself.
+//!
+//! The broker sits below the capabilities and the triggers: it knows
+//! nothing of WIT or of components. [`settings`] is its `[messaging]`
+//! section, [`routing`] the exchange rules both backends share, and
+//! [`LazyBroker`] starts the configured backend on first use.
+
+pub mod amqp;
+pub mod embedded;
+mod lazy;
+pub mod routing;
+pub mod settings;
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use crate::bindings::corral::platform::messaging::Message;
+pub use lazy::LazyBroker;
+pub use settings::{BindingConfig, BrokerSettings, ExchangeConfig};
+
+/// The host-level table the broker reads its settings from.
+pub const SECTION: &str = "messaging";
+
+/// One message, as published and as delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    /// Application headers, delivered to the consumer as given.
+    pub headers: Vec<(String, String)>,
+    /// A stable id: consumers use it to recognise redeliveries.
+    pub message_id: Option<String>,
+}
 
 /// Why a publish failed, as the guest sees it (`messaging.error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,16 +183,16 @@ impl std::fmt::Debug for Delivery {
 /// A running consumer: deliveries come out of [`Subscription::next`].
 pub struct Subscription {
     deliveries: mpsc::Receiver<Delivery>,
-    stop: watch::Sender<bool>,
+    stop: crate::shutdown::Trigger,
     task: JoinHandle<()>,
 }
 
 impl Subscription {
     /// Wraps a backend's consumer task. The task sends deliveries on the
-    /// returned channel's sender and ends when `stop` turns true.
+    /// returned channel's sender and ends when `stop` fires.
     pub fn new(
         deliveries: mpsc::Receiver<Delivery>,
-        stop: watch::Sender<bool>,
+        stop: crate::shutdown::Trigger,
         task: JoinHandle<()>,
     ) -> Self {
         Self {
@@ -190,7 +217,7 @@ impl Subscription {
     /// delivery not settled by then, including those the broker had sent
     /// ahead and nobody took, goes back to the queue.
     pub async fn close(self) {
-        let _ = self.stop.send(true);
+        self.stop.fire();
         drop(self.deliveries);
         let _ = self.task.await;
     }
@@ -202,11 +229,4 @@ pub fn new_message_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source works");
     hex::encode(bytes)
-}
-
-/// Resolves once `stop` is true (or its sender is gone). Unlike a bare
-/// `wait_for`, holds no borrow of the value afterwards, so it can sit in a
-/// `select!` whose branches await.
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }

@@ -21,16 +21,15 @@ use futures::future::BoxFuture;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Acker, BasicProperties, Channel, Consumer};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::acks::Acks;
 use super::link::{Link, Links};
 use super::properties;
 use super::publish::{Outgoing, Publisher};
 use super::topology::{Route, short};
-use crate::capabilities::messaging::broker::{
-    Delivery, Message, Outcome, Settle, Subscribe, Subscription, new_message_id, stopped,
-};
+use crate::broker::{Delivery, Message, Outcome, Settle, Subscribe, Subscription, new_message_id};
+use crate::shutdown::Shutdown;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -42,7 +41,7 @@ pub fn start(publisher: Arc<Publisher>, links: Arc<Links>, spec: Subscribe) -> S
     // Room for everything the prefetch lets out, so that a batch trigger
     // finds what has arrived without waiting on this task.
     let (deliveries, rx) = mpsc::channel(spec.prefetch.max(1).into());
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = crate::shutdown::channel();
     let checked = [&spec.queue, &spec.dead_letter]
         .into_iter()
         .try_for_each(|name| publisher.topology.check(name));
@@ -61,12 +60,12 @@ async fn run(
     links: Arc<Links>,
     spec: Subscribe,
     deliveries: mpsc::Sender<Delivery>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let link = tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
             link = links.wait(None) => match link {
                 Some(link) => link,
                 None => return,
@@ -88,7 +87,7 @@ async fn run(
                 tracing::warn!(queue = %spec.queue, "cannot subscribe: {error}; retrying");
                 links.suspect(&link);
                 tokio::select! {
-                    () = stopped(&mut stop) => return,
+                    () = stop.wait() => return,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -99,7 +98,7 @@ async fn run(
         let acks = Arc::new(Acks::start(spec.queue.clone()));
         let ended = loop {
             let next = tokio::select! {
-                () = stopped(&mut stop) => {
+                () = stop.wait() => {
                     close(&channel, &acks).await;
                     return;
                 }
@@ -115,7 +114,7 @@ async fn run(
             tokio::select! {
                 // An undelivered delivery is dropped here: it goes back to
                 // the queue (see `AmqpSettle`'s `Drop`) or with the channel.
-                () = stopped(&mut stop) => {
+                () = stop.wait() => {
                     close(&channel, &acks).await;
                     return;
                 }
@@ -132,7 +131,7 @@ async fn run(
         links.suspect(&link);
         close(&channel, &acks).await;
         tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
             () = tokio::time::sleep(FIRST_BACKOFF) => {}
         }
     }

@@ -20,8 +20,8 @@
 
 mod claims;
 mod consumer;
+mod message_store;
 mod record;
-mod store;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,12 +30,12 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::broker::{Broker, Message, PublishError, Subscribe, Subscription, new_message_id};
-use super::routing::check_routing_key;
-use super::settings::ExchangeConfig;
+use crate::broker::routing::check_routing_key;
+use crate::broker::settings::ExchangeConfig;
+use crate::broker::{Broker, Message, PublishError, Subscribe, Subscription, new_message_id};
 use consumer::now_ms;
+use message_store::{MessageStore, Write};
 use record::Record;
-use store::{Store, Write};
 
 /// Longest queue name accepted.
 const MAX_NAME: usize = 255;
@@ -44,7 +44,7 @@ const MAX_NAME: usize = 255;
 const IDLE_PLAN: Duration = Duration::from_secs(3600);
 
 pub struct Embedded {
-    store: Arc<Store>,
+    store: Arc<MessageStore>,
     prefix: String,
     /// The configured exchanges, by logical name.
     exchanges: HashMap<String, ExchangeConfig>,
@@ -54,7 +54,7 @@ impl Embedded {
     /// Opens the queue in `dir` and starts its delay task (on the current
     /// tokio runtime).
     pub fn open(dir: &Path, prefix: &str) -> anyhow::Result<Self> {
-        let store = Store::open(dir)?;
+        let store = MessageStore::open(dir)?;
         tokio::spawn(promote_due(Arc::downgrade(&store)));
         Ok(Self {
             store,
@@ -178,7 +178,7 @@ impl Broker for Embedded {
 
 /// Moves due retries back into their queues, sleeping until the next one is
 /// due (or a new one is scheduled). Ends with the store.
-async fn promote_due(store: Weak<Store>) {
+async fn promote_due(store: Weak<MessageStore>) {
     loop {
         let Some(strong) = store.upgrade() else {
             return;

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use super::message_store::MessageStore;
 use super::record::Record;
-use super::store::Store;
 
 /// The claim state of every queue that has had a consumer.
 #[derive(Default)]
@@ -58,7 +58,11 @@ impl QueueState {
     /// Claims the first ready message of `queue`. Blocking (reads the
     /// file). A record that cannot be decoded stays claimed, so that it is
     /// not handed out in a loop; it comes back after a restart.
-    pub fn claim(&self, store: &Store, queue: &str) -> anyhow::Result<Option<(u64, Record)>> {
+    pub fn claim(
+        &self,
+        store: &MessageStore,
+        queue: &str,
+    ) -> anyhow::Result<Option<(u64, Record)>> {
         let mut claims = self.claims.lock().unwrap();
         loop {
             let Some((seq, bytes)) = store.first_from(queue, claims.cursor, &claims.in_flight)?

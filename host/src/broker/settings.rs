@@ -1,5 +1,5 @@
-//! `[messaging]`: which broker backs the `messaging` capability and the
-//! queue trigger.
+//! `[messaging]`: which broker the `messaging` capability publishes to and
+//! the queue trigger consumes from.
 //!
 //! ```toml
 //! [messaging]
@@ -37,7 +37,7 @@ pub enum Backend {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BackendConfig {
+pub struct BrokerSettings {
     pub backend: Backend,
     /// AMQP URL, for `backend = "amqp"`.
     pub url: String,
@@ -87,7 +87,7 @@ impl ExchangeConfig {
     }
 }
 
-impl Default for BackendConfig {
+impl Default for BrokerSettings {
     fn default() -> Self {
         Self {
             backend: Backend::Embedded,
@@ -100,7 +100,7 @@ impl Default for BackendConfig {
     }
 }
 
-impl Section for BackendConfig {
+impl Section for BrokerSettings {
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (var, value) in env {
             match var.as_str() {
@@ -136,7 +136,7 @@ impl Section for BackendConfig {
     }
 }
 
-impl BackendConfig {
+impl BrokerSettings {
     fn validate_exchanges(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
         for (i, exchange) in self.exchanges.iter().enumerate() {
@@ -191,13 +191,14 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn load(messaging: &str) -> Result<Config, ConfigError> {
+    fn load(messaging: &str) -> Result<BrokerSettings, ConfigError> {
         Config::from_toml(
             &format!("[messaging]\n{messaging}"),
             Path::new("/etc/corral"),
             Path::new("corral.toml"),
             &BTreeMap::new(),
-        )
+        )?
+        .section(crate::broker::SECTION)
     }
 
     fn error(messaging: &str) -> String {
@@ -220,11 +221,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        let events = &config.messaging.exchanges[0];
+        let events = &config.exchanges[0];
         assert_eq!(events.kind, ExchangeKind::Topic);
         assert_eq!(events.route("user.created"), ["audit", "mail"]);
         assert!(events.route("order.x").is_empty());
-        assert_eq!(config.messaging.exchanges[1].route("x"), ["a", "b"]);
+        assert_eq!(config.exchanges[1].route("x"), ["a", "b"]);
     }
 
     #[test]

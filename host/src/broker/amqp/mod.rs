@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::broker::{Broker, Message, PublishError, Subscribe, Subscription};
+use crate::broker::{Broker, Message, PublishError, Subscribe, Subscription};
 use publish::{Outgoing, Publisher};
 use topology::{Route, Topology};
 

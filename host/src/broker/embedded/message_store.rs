@@ -76,7 +76,7 @@ struct Job {
     done: oneshot::Sender<Result<Option<u64>, String>>,
 }
 
-pub struct Store {
+pub struct MessageStore {
     db: Arc<Database>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -85,7 +85,7 @@ pub struct Store {
     pub delay_wake: Arc<Notify>,
 }
 
-impl Store {
+impl MessageStore {
     /// Opens (or creates) `dir/queue.redb`. Fails if another process has
     /// it open.
     pub fn open(dir: &Path) -> anyhow::Result<Arc<Self>> {
@@ -164,7 +164,7 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for MessageStore {
     /// Stops the writer (after the writes already queued) and closes the
     /// file, so that it can be opened again in this process.
     fn drop(&mut self) {

@@ -11,7 +11,7 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 use super::topology::string;
-use crate::capabilities::messaging::broker::{
+use crate::broker::{
     DEAD_REASON_HEADER, DEAD_SOURCE_HEADER, Message, PublishError, new_message_id,
 };
 

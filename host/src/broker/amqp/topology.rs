@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
-use crate::capabilities::messaging::broker::PublishError;
-use crate::capabilities::messaging::routing::{ExchangeKind, check_routing_key};
-use crate::capabilities::messaging::settings::ExchangeConfig;
+use crate::broker::PublishError;
+use crate::broker::routing::{ExchangeKind, check_routing_key};
+use crate::broker::settings::ExchangeConfig;
 
 /// Longest real (prefixed) queue name: leaves room for the `.retry.<ms>`
 /// suffix of delay queues within AMQP's 255-byte names.
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn exchange_routes_declare_bound_queues_then_bind_them_prefixed() {
-        use crate::capabilities::messaging::settings::BindingConfig;
+        use crate::broker::settings::BindingConfig;
         let binding = |queue: &str, key: &str| BindingConfig {
             queue: queue.into(),
             key: key.into(),

@@ -14,25 +14,32 @@
 //! secret. Every component gets this capability; one with no `config` table
 //! sees an empty store.
 
+mod host;
 mod template;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::Linker;
 
-use super::Capability;
-use crate::bindings::wasi::config::store::{self as wit, Error};
-use crate::config::{ComponentConfig, Config};
-use crate::runtime::InstanceState;
+use super::{Capability, CapabilityView, HostContext, NoSettings};
+use crate::config::ComponentConfig;
 
-pub struct ConfigStore {
+/// The capability: the host's environment, for `${NAME}` values.
+pub struct WasiConfig {
     env: BTreeMap<String, String>,
 }
 
 /// A component's resolved values.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Values(BTreeMap<String, String>);
+
+/// Values may hold secrets: `Debug` shows only the keys.
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 impl Values {
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -40,12 +47,13 @@ impl Values {
     }
 }
 
-/// No grant beyond the `config` table itself.
+/// No grant: the component's `config` table is what it may read, and
+/// `grants.wasi_config` would configure nothing (refused as empty).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {}
 
-impl ConfigStore {
+impl WasiConfig {
     /// With an explicit environment, for tests.
     pub fn with_env(env: BTreeMap<String, String>) -> Self {
         Self { env }
@@ -53,7 +61,7 @@ impl ConfigStore {
 
     pub fn resolve(&self, component: &ComponentConfig) -> anyhow::Result<Values> {
         let mut values = BTreeMap::new();
-        for (key, raw) in &component.config {
+        for (key, raw) in &component.values {
             let value = template::expand(raw, &self.env).map_err(|problem| {
                 anyhow::anyhow!("component {:?}: config.{key}: {problem}", component.name)
             })?;
@@ -63,14 +71,16 @@ impl ConfigStore {
     }
 }
 
-impl Capability for ConfigStore {
-    const NAME: &'static str = "config";
+impl Capability for WasiConfig {
+    const NAME: &'static str = "wasi_config";
+    const SECTION: Option<&'static str> = None;
+    type Settings = NoSettings;
     type Grant = Grant;
     type Prepared = Values;
     type Instance = Arc<Values>;
 
-    fn new(_config: &Config) -> anyhow::Result<Self> {
-        Ok(Self::with_env(std::env::vars().collect()))
+    fn new(_settings: NoSettings, host: &HostContext<'_>) -> anyhow::Result<Self> {
+        Ok(Self::with_env(host.config.env.0.clone()))
     }
 
     fn granted_by_default() -> bool {
@@ -85,41 +95,8 @@ impl Capability for ConfigStore {
         prepared.clone()
     }
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-        wit::add_to_linker::<_, ConfigData>(linker, |state| {
-            ConfigView(
-                state
-                    .caps
-                    .config
-                    .as_ref()
-                    .expect("config is linked only for components that have it"),
-            )
-        })?;
-        Ok(())
-    }
-}
-
-/// What the generated `wasi:config/store` host functions see.
-pub struct ConfigView<'a>(&'a Values);
-
-struct ConfigData;
-
-impl HasData for ConfigData {
-    type Data<'a> = ConfigView<'a>;
-}
-
-impl wit::Host for ConfigView<'_> {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, Error>> {
-        Ok(Ok(self.0.get(&key).map(str::to_owned)))
-    }
-
-    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, Error>> {
-        Ok(Ok(self
-            .0
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()))
+    fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        host::add_to_linker(linker)
     }
 }
 
@@ -137,14 +114,14 @@ mod tests {
             "#,
         )
         .unwrap();
-        let store = ConfigStore::with_env([("SECRET".to_owned(), "s3".to_owned())].into());
+        let store = WasiConfig::with_env([("SECRET".to_owned(), "s3".to_owned())].into());
         let values = store.resolve(&component).unwrap();
         assert_eq!(values.get("plain"), Some("x"));
         assert_eq!(values.get("secret"), Some("s3"));
         assert_eq!(values.get("mixed"), Some("a-s3-b"));
         assert_eq!(values.get("other"), None);
 
-        let err = ConfigStore::with_env(BTreeMap::new())
+        let err = WasiConfig::with_env(BTreeMap::new())
             .resolve(&component)
             .unwrap_err()
             .to_string();

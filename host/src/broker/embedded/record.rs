@@ -5,7 +5,7 @@
 //! or re-encoded. The first byte is a version, so that the layout can change
 //! without misreading old files.
 
-use crate::capabilities::messaging::broker::Message;
+use crate::broker::Message;
 
 const VERSION: u8 = 1;
 

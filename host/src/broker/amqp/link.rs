@@ -25,7 +25,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::topology::{ExchangeDecl, QueueDecl, short};
-use crate::capabilities::messaging::routing::ExchangeKind;
+use crate::broker::routing::ExchangeKind;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

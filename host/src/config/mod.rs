@@ -5,87 +5,30 @@
 //! Environment variables override the settings an operator most often changes
 //! per deployment (ports, tokens, directories) without editing the file, which
 //! is what a container image or a CI job wants.
+//!
+//! This is the bottom layer: it knows the host's own tables (`[server]`,
+//! `[admin]`, `[runtime]`, `[build]`) and the shape of a component, and
+//! keeps every other table raw. The capabilities, the broker and the
+//! triggers parse their own tables with [`Config::section`] and the
+//! toolkit in [`section`]; the platform checks that each table was
+//! claimed by one of them.
+
+mod component;
+pub mod section;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-/// Everything that can go wrong loading a configuration, each naming the
-/// offending field so that an operator can fix it without reading our code.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
-    #[error("invalid value for environment variable {var}: {problem}")]
-    Env { var: String, problem: String },
-    #[error("invalid config: {field}: {problem}")]
-    Invalid { field: String, problem: String },
-}
+pub use component::{ComponentConfig, Limits, PartialLimits, normalize_route, valid_name};
+pub use section::{ConfigError, Section, invalid, parse_env, parse_env_enum, resolve_under};
 
-/// A host-level config section (a capability backend): it takes its own
-/// `CORRAL_*` overrides, resolves its paths and checks itself.
-pub trait Section {
-    fn apply_env(&mut self, _env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-        Ok(())
-    }
-    /// Makes relative paths absolute; `state_dir` is already absolute.
-    fn resolve_paths(&mut self, _state_dir: &Path) {}
-    fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
-    }
-}
-
-/// Parses an environment override, naming the variable on failure.
-pub fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(|e: T::Err| ConfigError::Env {
-        var: var.to_owned(),
-        problem: e.to_string(),
-    })
-}
-
-/// Parses an environment override of an enum-valued setting with the same
-/// spellings the file accepts (serde's), naming the variable on failure.
-pub fn parse_env_enum<T: serde::de::DeserializeOwned>(
-    var: &str,
-    value: &str,
-) -> Result<T, ConfigError> {
-    use serde::de::value::{Error, StrDeserializer};
-    T::deserialize(StrDeserializer::<Error>::new(value)).map_err(|e| ConfigError::Env {
-        var: var.to_owned(),
-        problem: e.to_string(),
-    })
-}
-
-/// Makes `path` absolute under `dir` when it is relative.
-pub fn resolve_under(path: &mut PathBuf, dir: &Path) {
-    if path.is_relative() {
-        *path = dir.join(&*path);
-    }
-}
-
-pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        problem: problem.into(),
-    }
-}
-
+/// The whole file. Unknown keys in the host's own tables are errors; other
+/// top-level tables land in `sections` until their owner claims them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
@@ -95,21 +38,30 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// How `corral up --build` builds the components before starting.
     pub build: Option<BuildConfig>,
-    /// Which key-value backend the `keyvalue` capability uses.
-    #[serde(default)]
-    pub keyvalue: crate::capabilities::keyvalue::BackendConfig,
-    /// Which broker the `messaging` capability and queue trigger use.
-    #[serde(default)]
-    pub messaging: crate::capabilities::messaging::BackendConfig,
-    /// Which object store the `blobstore` capability uses.
-    #[serde(default)]
-    pub blobstore: crate::capabilities::blobstore::BackendConfig,
     /// The components, in the order they were declared.
     #[serde(default, rename = "component")]
     pub components: Vec<ComponentConfig>,
+    /// Every other top-level table (`[keyvalue]`, `[messaging]`...), raw:
+    /// each is parsed by the part of the host that owns it.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, toml::Value>,
     /// Folder of the config file: relative paths in it resolve from here.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The environment the file was loaded with: overrides and `${NAME}`
+    /// values come from here, so tests need not touch the process's.
+    #[serde(skip)]
+    pub env: Env,
+}
+
+/// Environment variables, kept out of `Debug` output: they hold secrets.
+#[derive(Clone, Default)]
+pub struct Env(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Env({} variables)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,83 +144,6 @@ pub struct BuildConfig {
     pub dir: PathBuf,
 }
 
-/// Resource limits of one component; every request runs under them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Largest linear memory an instance may grow to.
-    pub memory_mb: u64,
-    /// Longest a request may run (CPU or waiting) before it is cut off with 504.
-    pub timeout_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_mb: 128,
-            timeout_ms: 30_000,
-        }
-    }
-}
-
-impl Limits {
-    pub fn memory_bytes(&self) -> usize {
-        (self.memory_mb * 1024 * 1024) as usize
-    }
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
-
-/// Limits as written in a component's table: any field left out falls back
-/// to `runtime.default_limits`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartialLimits {
-    pub memory_mb: Option<u64>,
-    pub timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ComponentConfig {
-    /// Unique name; used in routes, logs, the admin API and the CLI.
-    pub name: String,
-    /// Path of the `.wasm` component, relative to the config file.
-    pub wasm: PathBuf,
-    /// Path prefixes this component answers (`/status` matches `/status`
-    /// and `/status/...`; `/` matches whatever no other route claims).
-    #[serde(default)]
-    pub routes: Vec<String>,
-    #[serde(default)]
-    limits: PartialLimits,
-    /// Environment variables visible to the component (WASI `environment`).
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Values the component reads through `wasi:config/store`. A value may
-    /// name environment variables as `${NAME}`, so secrets stay out of the
-    /// file (and out of the component binary).
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-    /// Run the component's `timer-handler` on a schedule.
-    pub timer: Option<crate::triggers::timer::TimerConfig>,
-    /// Run the component's `queue-handler` for each message of a queue.
-    pub queue: Option<crate::triggers::queue::QueueConfig>,
-    /// What the component may use beyond plain WASI, keyed by capability.
-    /// Each capability parses its own table; an absent key means no grant.
-    #[serde(default)]
-    pub grants: toml::Table,
-    /// Resolved limits, filled in by [`Config::validate`].
-    #[serde(skip)]
-    pub resolved_limits: Limits,
-}
-
-impl ComponentConfig {
-    pub fn limits(&self) -> Limits {
-        self.resolved_limits
-    }
-}
-
 impl Config {
     /// Reads the file at `path`, applies environment overrides and validates
     /// the result. Relative wasm paths are resolved against the file's folder.
@@ -294,6 +169,7 @@ impl Config {
             source: Box::new(source),
         })?;
         config.apply_env(env)?;
+        config.env = Env(env.clone());
         config.base_dir = base.to_owned();
         for component in &mut config.components {
             if component.wasm.is_relative() {
@@ -301,10 +177,6 @@ impl Config {
             }
         }
         resolve_under(&mut config.runtime.state_dir, base);
-        let state_dir = config.runtime.state_dir.clone();
-        config.keyvalue.resolve_paths(&state_dir);
-        config.messaging.resolve_paths(&state_dir);
-        config.blobstore.resolve_paths(&state_dir);
         config.validate()?;
         Ok(config)
     }
@@ -322,23 +194,50 @@ impl Config {
                 _ => {}
             }
         }
-        self.keyvalue.apply_env(env)?;
-        self.messaging.apply_env(env)?;
-        self.blobstore.apply_env(env)?;
         Ok(())
     }
 
-    fn sections(&self) -> [&dyn Section; 3] {
-        [&self.keyvalue, &self.messaging, &self.blobstore]
+    /// Parses the top-level table `[name]` (defaults when absent), applies
+    /// its environment overrides, resolves its paths under `state_dir` and
+    /// checks it. Errors name the table.
+    pub fn section<T: Section + DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
+        let mut value: T = match self.sections.get(name) {
+            None => T::default(),
+            Some(table @ toml::Value::Table(_)) => table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| invalid(name, e.message().to_owned()))?,
+            Some(_) => return Err(invalid(name, "must be a table")),
+        };
+        value.apply_env(&self.env.0)?;
+        value.resolve_paths(&self.runtime.state_dir);
+        value.validate()?;
+        Ok(value)
+    }
+
+    /// Refuses a top-level table that no part of the host claims (a typo
+    /// such as `[keyvalu]` must not be silently ignored).
+    pub fn check_sections(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.sections.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(unknown) => {
+                let mut all = vec!["server", "admin", "runtime", "build", "component"];
+                all.extend(known);
+                Err(invalid(
+                    unknown.as_str(),
+                    format!("unknown table (known: {})", all.join(", ")),
+                ))
+            }
+        }
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         let max_memory = self.runtime.max_memory_mb;
         if self.runtime.max_instances == 0 {
             return Err(invalid("runtime.max_instances", "must be at least 1"));
-        }
-        for section in self.sections() {
-            section.validate()?;
         }
         let defaults = self.runtime.default_limits;
         let mut names = std::collections::HashSet::new();
@@ -380,16 +279,6 @@ impl Config {
                     "the component has no trigger: give it routes, a queue or a timer",
                 ));
             }
-            if let Some(timer) = &c.timer {
-                timer
-                    .validate()
-                    .map_err(|problem| invalid(at("timer"), problem))?;
-            }
-            if let Some(queue) = &c.queue {
-                queue
-                    .validate()
-                    .map_err(|problem| invalid(at("queue"), problem))?;
-            }
             for route in &c.routes {
                 if !route.starts_with('/') {
                     return Err(invalid(
@@ -417,24 +306,6 @@ impl Config {
     pub fn component(&self, name: &str) -> Option<&ComponentConfig> {
         self.components.iter().find(|c| c.name == name)
     }
-}
-
-/// Route prefixes compare without a trailing slash (`/api/` == `/api`).
-pub fn normalize_route(route: &str) -> String {
-    let trimmed = route.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
-}
-
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -502,33 +373,71 @@ mod tests {
         assert_eq!(config.admin.token.as_deref(), Some("s3cret"));
     }
 
+    /// A section as a capability would declare one.
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Sample {
+        url: String,
+        path: PathBuf,
+        retries: u32,
+    }
+
+    impl Section for Sample {
+        fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+            if let Some(url) = env.get("CORRAL_SAMPLE_URL") {
+                self.url = url.clone();
+            }
+            Ok(())
+        }
+        fn resolve_paths(&mut self, state_dir: &Path) {
+            resolve_under(&mut self.path, state_dir);
+        }
+        fn validate(&self) -> Result<(), ConfigError> {
+            if self.retries > 3 {
+                return Err(invalid("sample.retries", "must be at most 3"));
+            }
+            Ok(())
+        }
+    }
+
     #[test]
-    fn backend_sections_take_env_overrides_and_resolve_paths() {
-        use crate::capabilities::{blobstore, keyvalue, messaging};
+    fn sections_parse_take_env_overrides_resolve_paths_and_validate() {
         let config = load(
-            "[messaging]\nbackend = \"amqp\"\n",
-            &[
-                ("CORRAL_KEYVALUE_BACKEND", "redis"),
-                ("CORRAL_REDIS_URL", "redis://kv:6379"),
-                ("CORRAL_BLOBSTORE_BACKEND", "s3"),
-                ("AWS_ACCESS_KEY_ID", "id"),
-            ],
+            "[sample]\nurl = \"file\"\npath = \"data\"\n",
+            &[("CORRAL_SAMPLE_URL", "env")],
         )
         .unwrap();
-        assert_eq!(config.keyvalue.backend, keyvalue::settings::Backend::Redis);
-        assert_eq!(config.keyvalue.url, "redis://kv:6379");
-        assert_eq!(config.messaging.backend, messaging::settings::Backend::Amqp);
-        assert_eq!(config.blobstore.backend, blobstore::settings::Backend::S3);
-        assert_eq!(config.blobstore.access_key_id.as_deref(), Some("id"));
-        assert_eq!(
-            config.messaging.path,
-            PathBuf::from("/etc/corral/.corral/queue")
-        );
-        let err = load("", &[("CORRAL_MESSAGING_BACKEND", "kafka")]).unwrap_err();
-        assert!(
-            err.to_string().contains("CORRAL_MESSAGING_BACKEND"),
-            "{err}"
-        );
+        let sample: Sample = config.section("sample").unwrap();
+        assert_eq!(sample.url, "env");
+        assert_eq!(sample.path, PathBuf::from("/etc/corral/.corral/data"));
+        // An absent table is its defaults, overrides applied.
+        let absent: Sample = config.section("other").unwrap();
+        assert_eq!((absent.url.as_str(), absent.retries), ("env", 0));
+
+        let bad = load("[sample]\nretries = 9\n", &[]).unwrap();
+        let err = bad.section::<Sample>("sample").unwrap_err().to_string();
+        assert!(err.contains("sample.retries"), "{err}");
+        let typo = load("[sample]\nurll = \"x\"\n", &[]).unwrap();
+        let err = typo.section::<Sample>("sample").unwrap_err().to_string();
+        assert!(err.contains("sample") && err.contains("urll"), "{err}");
+        let not_table = load("sample = 1\n", &[]).unwrap();
+        let err = not_table
+            .section::<Sample>("sample")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be a table"), "{err}");
+    }
+
+    #[test]
+    fn unclaimed_tables_are_refused_naming_the_known_ones() {
+        let config = load("[keyvalu]\nbackend = \"redis\"\n", &[]).unwrap();
+        assert!(config.check_sections(&["keyvalu"]).is_ok());
+        let err = config
+            .check_sections(&["keyvalue"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keyvalu:"), "{err}");
+        assert!(err.contains("keyvalue"), "{err}");
     }
 
     #[test]

@@ -5,25 +5,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::claims::QueueState;
+use super::message_store::{MessageStore, Next, Write};
 use super::record::Record;
-use super::store::{Next, Store, Write};
-use crate::capabilities::messaging::broker::{
+use crate::broker::{
     DEAD_REASON_HEADER, DEAD_SOURCE_HEADER, Delivery, Message, Outcome, Settle, Subscribe,
-    Subscription, stopped,
+    Subscription,
 };
+use crate::shutdown::Shutdown;
 
 /// Pause after failing to read the file, before trying again.
 const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// `queue` and `dead_letter` in `spec` are the stored (prefixed) names.
-pub fn start(store: Arc<Store>, spec: Subscribe, logical: String) -> Subscription {
+pub fn start(store: Arc<MessageStore>, spec: Subscribe, logical: String) -> Subscription {
     // Room for everything the prefetch lets out, so that a batch trigger
     // finds what has arrived without waiting on this task.
     let (deliveries, rx) = mpsc::channel(spec.prefetch.max(1).into());
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = crate::shutdown::channel();
     let task = tokio::spawn(async move {
         run(store.clone(), spec, logical, deliveries, stop_rx).await;
         // The subscription closes once its deliveries are settled: make
@@ -36,17 +37,17 @@ pub fn start(store: Arc<Store>, spec: Subscribe, logical: String) -> Subscriptio
 }
 
 async fn run(
-    store: Arc<Store>,
+    store: Arc<MessageStore>,
     spec: Subscribe,
     logical: String,
     deliveries: mpsc::Sender<Delivery>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
 ) {
     let state = store.queues.get(&spec.queue);
     let permits = Arc::new(Semaphore::new(spec.prefetch.into()));
     loop {
         let permit = tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
             permit = permits.clone().acquire_owned() => permit.expect("never closed"),
         };
         let (seq, record) = loop {
@@ -63,14 +64,14 @@ async fn run(
                 Ok(Ok(Some(claimed))) => break claimed,
                 Ok(Ok(None)) => {
                     tokio::select! {
-                        () = stopped(&mut stop) => return,
+                        () = stop.wait() => return,
                         () = ready => {}
                     }
                 }
                 Ok(Err(error)) => {
                     tracing::error!(queue = %logical, "reading the queue file: {error}");
                     tokio::select! {
-                        () = stopped(&mut stop) => return,
+                        () = stop.wait() => return,
                         () = tokio::time::sleep(READ_RETRY) => {}
                     }
                 }
@@ -98,14 +99,14 @@ async fn run(
         );
         tokio::select! {
             // A delivery dropped here is released (see `Drop` below).
-            () = stopped(&mut stop) => return,
+            () = stop.wait() => return,
             sent = deliveries.send(delivery) => if sent.is_err() { return },
         }
     }
 }
 
 struct EmbeddedSettle {
-    store: Arc<Store>,
+    store: Arc<MessageStore>,
     state: Arc<QueueState>,
     /// Stored name of the queue and of its dead-letter queue.
     queue: String,

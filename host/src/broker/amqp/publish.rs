@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::link::{Link, Links};
 use super::topology::{Route, Topology, short};
-use crate::capabilities::messaging::broker::PublishError;
+use crate::broker::PublishError;
 
 /// Pause between attempts after a failure, so that a broken channel does
 /// not turn into a busy loop.
