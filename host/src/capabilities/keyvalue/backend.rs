@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use super::index::{Changes, Position, RangePage};
 use super::validate;
 
 /// A failed operation. Its message reaches the component as
@@ -87,6 +88,51 @@ pub trait Backend: Send + Sync + 'static {
     /// About `limit` keys from `cursor` (0 to start). Every key present for
     /// the whole listing is returned at least once.
     fn list_keys(&self, bucket: &str, cursor: u64, limit: usize) -> Op<KeyPage>;
+
+    // Ordered indexes (`corral:platform/keyvalue-index`; see `index`).
+    // Scores, bounds and positions arrive within +-`MAX_SCORE`, a range's
+    // `min <= max`, and its `after` within `[min, max]`.
+
+    /// Applies `changes` in their documented order, atomically where the
+    /// backend can (see the WIT).
+    fn index_apply(&self, bucket: &str, changes: Changes) -> Op<()>;
+    /// Up to `limit` entries `(member, score)` of `index` with a score in
+    /// `[min, max]`, in `(score, member)` order (reversed when
+    /// `descending`), strictly after `after` when given.
+    fn index_range(
+        &self,
+        bucket: &str,
+        index: &str,
+        range: BackendRange,
+    ) -> Op<Vec<(String, i64)>>;
+    /// How many entries of `index` fall in each inclusive `(min, max)`.
+    fn index_count(&self, bucket: &str, index: &str, ranges: Vec<(i64, i64)>) -> Op<Vec<u64>>;
+    fn index_score(&self, bucket: &str, index: &str, member: &str) -> Op<Option<i64>>;
+}
+
+/// A range as the backends see it: bounds inclusive and resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRange {
+    pub min: i64,
+    pub max: i64,
+    pub descending: bool,
+    pub after: Option<Position>,
+    pub limit: usize,
+}
+
+/// The page a [`BackendRange`] of `limit + 1` entries makes: `limit`
+/// entries, and where to go on if there was one more.
+pub fn page_of(mut entries: Vec<(String, i64)>, limit: usize) -> RangePage {
+    let next = if entries.len() > limit {
+        entries.truncate(limit);
+        entries.last().map(|(member, score)| Position {
+            score: *score,
+            member: member.clone(),
+        })
+    } else {
+        None
+    };
+    RangePage { entries, next }
 }
 
 /// How many keys one `list-keys` call returns, about.
@@ -119,9 +165,13 @@ impl KeyValueStore {
         self.backend.describe()
     }
 
+    pub(super) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
     /// Awaits `op` for at most `timeout`: a store that does not answer must
     /// give the component an error, never hold its request hostage.
-    async fn run<T>(&self, what: &str, op: Op<T>) -> Result<T, Failure> {
+    pub(super) async fn run<T>(&self, what: &str, op: Op<T>) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, op).await {
             Ok(result) => result.map_err(|e| Failure(format!("keyvalue {what}: {e}"))),
             Err(_) => Err(Failure(format!(

@@ -1,5 +1,5 @@
 //! The WIT interfaces on top of [`KeyValueStore`]: `wasi:keyvalue/{store, atomics,
-//! batch}` and `corral:platform/keyvalue-ext`.
+//! batch}`, `corral:platform/keyvalue-ext` and `corral:platform/keyvalue-index`.
 //!
 //! Domain failures (a store that is down, a bad key) are `error::other` for
 //! the component to handle; only host invariants, such as a stale resource
@@ -8,8 +8,9 @@
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::backend::Failure;
+use super::index::{Changes, Position, RangeQuery};
 use super::{Bucket, KeyValueStore, Prepared, validate};
-use crate::bindings::corral::platform::keyvalue_ext;
+use crate::bindings::corral::platform::{keyvalue_ext, keyvalue_index};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::{CapabilityView, granted};
 
@@ -43,6 +44,7 @@ pub fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Resul
     atomics::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
     batch::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
     keyvalue_ext::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
+    keyvalue_index::add_to_linker::<_, KeyValueData>(linker, view::<T>)?;
     Ok(())
 }
 
@@ -217,6 +219,123 @@ impl keyvalue_ext::Host for KeyValueView<'_> {
     async fn ttl(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<u64>> {
         let (bucket, store) = self.bucket(&bucket)?;
         Ok(store.ttl(&bucket, &key).await.map_err(other))
+    }
+}
+
+impl keyvalue_index::Host for KeyValueView<'_> {
+    async fn add(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        entries: Vec<(String, i64)>,
+    ) -> Outcome<()> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .index_add(&bucket, &index, entries)
+            .await
+            .map_err(other))
+    }
+
+    async fn remove(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        members: Vec<String>,
+    ) -> Outcome<()> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .index_remove(&bucket, &index, members)
+            .await
+            .map_err(other))
+    }
+
+    async fn range(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        query: keyvalue_index::RangeQuery,
+    ) -> Outcome<keyvalue_index::RangePage> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        let query = RangeQuery {
+            min: query.min,
+            max: query.max,
+            descending: query.descending,
+            after: query.after.map(|p| Position {
+                score: p.score,
+                member: p.member,
+            }),
+            limit: query.limit,
+        };
+        Ok(store
+            .index_range(&bucket, &index, query)
+            .await
+            .map(|page| keyvalue_index::RangePage {
+                entries: page.entries,
+                next: page.next.map(|p| keyvalue_index::Position {
+                    score: p.score,
+                    member: p.member,
+                }),
+            })
+            .map_err(other))
+    }
+
+    async fn count(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Outcome<u64> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .index_count(&bucket, &index, min, max)
+            .await
+            .map_err(other))
+    }
+
+    async fn count_ranges(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        ranges: Vec<(i64, i64)>,
+    ) -> Outcome<Vec<u64>> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        let ranges = ranges
+            .into_iter()
+            .map(|(min, max)| (Some(min), Some(max)))
+            .collect();
+        Ok(store
+            .index_count_ranges(&bucket, &index, ranges)
+            .await
+            .map_err(other))
+    }
+
+    async fn score(
+        &mut self,
+        bucket: Resource<Bucket>,
+        index: String,
+        member: String,
+    ) -> Outcome<Option<i64>> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        Ok(store
+            .index_score(&bucket, &index, &member)
+            .await
+            .map_err(other))
+    }
+
+    async fn apply(
+        &mut self,
+        bucket: Resource<Bucket>,
+        changes: keyvalue_index::Changes,
+    ) -> Outcome<()> {
+        let (bucket, store) = self.bucket(&bucket)?;
+        let changes = Changes {
+            set: changes.set,
+            delete: changes.delete,
+            add: changes.add,
+            remove: changes.remove,
+        };
+        Ok(store.index_apply(&bucket, changes).await.map_err(other))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The `keyvalue` capability: `wasi:keyvalue` (store, atomics, batch
-//! @0.2.0-draft) plus `corral:platform/keyvalue-ext` (TTL, set-if-absent),
-//! backed by Redis or by an embedded redb file.
+//! @0.2.0-draft) plus `corral:platform/keyvalue-ext` (TTL, set-if-absent)
+//! and `corral:platform/keyvalue-index` (ordered indexes: sorted sets),
+//! backed by Redis or by an embedded redb file. The same grant gives all of
+//! them: an index lives in a bucket.
 //!
 //! ```toml
 //! [keyvalue]
@@ -19,12 +21,14 @@
 //! buckets in its store's `ResourceTable`.
 //!
 //! Layout: [`backend`] is the contract and the [`backend::KeyValueStore`] that
-//! validates and bounds every call; [`redis`] and [`embedded`] implement it;
-//! [`host`] maps the WIT interfaces onto the store.
+//! validates and bounds every call ([`index`] its ordered-index part);
+//! [`redis`] and [`embedded`] implement it; [`host`] maps the WIT interfaces
+//! onto the store.
 
 pub mod backend;
 pub mod embedded;
 mod host;
+pub mod index;
 pub mod redis;
 pub mod settings;
 #[cfg(test)]

@@ -17,6 +17,16 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_BATCH: usize = 1000;
 /// About 100 years: long enough for "never" while `now + ttl` cannot overflow.
 pub const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+pub const MAX_INDEX_NAME: usize = 256;
+/// The largest score magnitude: 2^53 - 1, the integers a Redis score (a
+/// double) holds exactly, so that both backends keep the same values.
+pub const MAX_SCORE: i64 = (1 << 53) - 1;
+/// Most entries of one index page, and ranges of one `count-ranges`.
+pub const MAX_PAGE: usize = 1000;
+/// Most index changes (adds and removes) of one `apply`.
+pub const MAX_INDEX_CHANGES: usize = 10_000;
+/// Most value bytes one `apply` sets.
+pub const MAX_APPLY_BYTES: usize = 32 * 1024 * 1024;
 
 /// A bucket name: 1-64 of `A-Z a-z 0-9 _ - .`.
 pub fn bucket_name(name: &str) -> Result<(), String> {
@@ -92,6 +102,44 @@ pub fn batch(len: usize) -> Result<(), Failure> {
     Ok(())
 }
 
+/// An index name: 1 to 256 bytes of any text.
+pub fn index_name(name: &str) -> Result<(), Failure> {
+    if name.is_empty() {
+        return Err(Failure::new("index name is empty"));
+    }
+    if name.len() > MAX_INDEX_NAME {
+        return Err(Failure(format!(
+            "index name is {} bytes long; the limit is {MAX_INDEX_NAME}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+/// An index member: the same rules as a key.
+pub fn member(member: &str) -> Result<(), Failure> {
+    key(member).map_err(|e| Failure(e.0.replacen("key", "member", 1)))
+}
+
+pub fn score(score: i64) -> Result<(), Failure> {
+    if !(-MAX_SCORE..=MAX_SCORE).contains(&score) {
+        return Err(Failure(format!(
+            "score {score} is out of range; scores are within +-{MAX_SCORE} (2^53 - 1)"
+        )));
+    }
+    Ok(())
+}
+
+/// How many entries an index call may carry (`what`: "entries", "members"...).
+pub fn index_batch(len: usize, what: &str) -> Result<(), Failure> {
+    if len > MAX_BATCH {
+        return Err(Failure(format!(
+            "{len} {what} in one call; the limit is {MAX_BATCH}"
+        )));
+    }
+    Ok(())
+}
+
 /// Parses a counter the way Redis does: a decimal `i64` and nothing else.
 pub fn counter(stored: &[u8]) -> Result<i64, Failure> {
     std::str::from_utf8(stored)
@@ -143,5 +191,19 @@ mod tests {
         assert!(add(i64::MAX, 1).is_err());
         assert!(counter_result(-1).is_err());
         assert!(batch(1001).is_err());
+    }
+
+    #[test]
+    fn index_names_members_and_scores() {
+        assert!(index_name("service:user_service é").is_ok());
+        assert!(index_name("").unwrap_err().0.contains("empty"));
+        assert!(index_name(&"i".repeat(257)).unwrap_err().0.contains("256"));
+        assert!(member("").unwrap_err().0.contains("member is empty"));
+        assert!(member(&"m".repeat(1025)).unwrap_err().0.contains("member is 1025"));
+        assert!(score(MAX_SCORE).is_ok() && score(-MAX_SCORE).is_ok());
+        assert!(score(MAX_SCORE + 1).unwrap_err().0.contains("2^53"));
+        assert!(score(i64::MIN).is_err());
+        assert!(index_batch(1000, "entries").is_ok());
+        assert!(index_batch(1001, "entries").unwrap_err().0.contains("1001 entries"));
     }
 }

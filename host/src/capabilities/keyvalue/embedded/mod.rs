@@ -8,6 +8,11 @@
 //!   so every key present for the whole listing is seen exactly once.
 //! * `expiries`: `(expires_at_ms, bucket, key)` → `()`, an index so that the
 //!   periodic sweep touches only what has expired.
+//! * ordered indexes (`keyvalue-index`): `index_entries` `(bucket, index,
+//!   score, member)` → `()` is the order itself, so a page is one range
+//!   scan (reversed for descending) from the cursor; `index_members`
+//!   `(bucket, index, member)` → score finds an entry to move or remove it;
+//!   `index_sizes` `(bucket, index)` → count keeps each index's size.
 //!
 //! An expired entry is absent to every read at once; it is physically removed
 //! by the read that finds it (lazily), by any write to it, or by the sweep.
@@ -23,11 +28,13 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use redb::{Database, ReadableDatabase as _};
 
-use super::backend::{Backend, Failure, KeyPage, Op};
-use super::validate;
+use super::backend::{Backend, BackendRange, Failure, KeyPage, Op};
+use super::index::Changes;
+use super::validate::{self, MAX_SCORE};
 use commits::{Committer, now_ms};
 use tables::{
-    ENTRIES, Lookup, Write, decode, expiry, fail, live, open, read, read_many, read_one, sweep,
+    ENTRIES, Lookup, Write, decode, expiry, fail, index_count, index_range, index_score, live,
+    open, read, read_many, read_one, sweep,
 };
 
 mod commits;
@@ -305,5 +312,45 @@ impl Backend for EmbeddedBackend {
             }
             Ok(page)
         })
+    }
+
+    fn index_apply(&self, bucket: &str, changes: Changes) -> Op<()> {
+        let bucket = bucket.to_owned();
+        self.write(move |w, _| {
+            let b = bucket.as_str();
+            for (key, value) in &changes.set {
+                w.put(b, key, value, 0)?;
+            }
+            for key in &changes.delete {
+                w.remove(b, key)?;
+            }
+            for (index, member, score) in &changes.add {
+                w.index_add(b, index, member, *score)?;
+            }
+            for (index, member) in &changes.remove {
+                w.index_remove(b, index, member)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn index_range(
+        &self,
+        bucket: &str,
+        index: &str,
+        range: BackendRange,
+    ) -> Op<Vec<(String, i64)>> {
+        let (bucket, index) = (bucket.to_owned(), index.to_owned());
+        self.op(move |db, _| index_range(db, &bucket, &index, &range))
+    }
+
+    fn index_count(&self, bucket: &str, index: &str, ranges: Vec<(i64, i64)>) -> Op<Vec<u64>> {
+        let (bucket, index) = (bucket.to_owned(), index.to_owned());
+        self.op(move |db, _| index_count(db, &bucket, &index, &ranges, (-MAX_SCORE, MAX_SCORE)))
+    }
+
+    fn index_score(&self, bucket: &str, index: &str, member: &str) -> Op<Option<i64>> {
+        let (bucket, index, member) = (bucket.to_owned(), index.to_owned(), member.to_owned());
+        self.op(move |db, _| index_score(db, &bucket, &index, &member))
     }
 }

@@ -6,11 +6,21 @@ use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable, TableDefinition};
 
-use crate::capabilities::keyvalue::backend::Failure;
+use crate::capabilities::keyvalue::backend::{BackendRange, Failure};
 
 pub type EntryKey<'a> = (&'a str, u64, &'a str);
 pub const ENTRIES: TableDefinition<EntryKey, &[u8]> = TableDefinition::new("entries");
 pub const EXPIRIES: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("expiries");
+/// `(bucket, index, score, member)`: the order of every index.
+pub type IndexKey<'a> = (&'a str, &'a str, i64, &'a str);
+pub const INDEX_ENTRIES: TableDefinition<IndexKey, ()> = TableDefinition::new("index_entries");
+/// `(bucket, index, member)` -> score: where a member is, to move or
+/// remove it.
+pub const INDEX_MEMBERS: TableDefinition<(&str, &str, &str), i64> =
+    TableDefinition::new("index_members");
+/// `(bucket, index)` -> how many members: an index's size without
+/// counting it.
+pub const INDEX_SIZES: TableDefinition<(&str, &str), u64> = TableDefinition::new("index_sizes");
 
 /// Opens (or creates) the file and its tables, so that read transactions
 /// always find them. redb locks the file: a second host on the same state
@@ -24,6 +34,9 @@ pub fn open(path: &Path) -> Result<Database, String> {
     let txn = db.begin_write().map_err(|e| text(&e))?;
     txn.open_table(ENTRIES).map_err(|e| text(&e))?;
     txn.open_table(EXPIRIES).map_err(|e| text(&e))?;
+    txn.open_table(INDEX_ENTRIES).map_err(|e| text(&e))?;
+    txn.open_table(INDEX_MEMBERS).map_err(|e| text(&e))?;
+    txn.open_table(INDEX_SIZES).map_err(|e| text(&e))?;
     txn.commit().map_err(|e| text(&e))?;
     Ok(db)
 }
@@ -135,10 +148,13 @@ pub enum Lookup {
     Live(u64, Vec<u8>),
 }
 
-/// One write transaction over both tables.
+/// One write transaction over every table.
 pub struct Write<'t> {
     pub entries: redb::Table<'t, EntryKey<'static>, &'static [u8]>,
     pub expiries: redb::Table<'t, (u64, &'static str, &'static str), ()>,
+    pub index: redb::Table<'t, IndexKey<'static>, ()>,
+    pub members: redb::Table<'t, (&'static str, &'static str, &'static str), i64>,
+    pub sizes: redb::Table<'t, (&'static str, &'static str), u64>,
 }
 
 impl Write<'_> {
@@ -175,6 +191,63 @@ impl Write<'_> {
         self.unindex(bucket, key, old)
     }
 
+    /// Adds `member` to `index` at `score`, or moves it there.
+    pub fn index_add(
+        &mut self,
+        bucket: &str,
+        index: &str,
+        member: &str,
+        score: i64,
+    ) -> Result<(), Failure> {
+        let old = self
+            .members
+            .insert((bucket, index, member), score)
+            .map_err(fail)?
+            .map(|v| v.value());
+        match old {
+            Some(old) if old == score => return Ok(()),
+            Some(old) => {
+                self.index
+                    .remove((bucket, index, old, member))
+                    .map_err(fail)?;
+            }
+            None => self.resize(bucket, index, 1)?,
+        }
+        self.index
+            .insert((bucket, index, score, member), ())
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    pub fn index_remove(&mut self, bucket: &str, index: &str, member: &str) -> Result<(), Failure> {
+        let old = self
+            .members
+            .remove((bucket, index, member))
+            .map_err(fail)?
+            .map(|v| v.value());
+        if let Some(old) = old {
+            self.index
+                .remove((bucket, index, old, member))
+                .map_err(fail)?;
+            self.resize(bucket, index, -1)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to the size of `index` (an empty index has no row).
+    fn resize(&mut self, bucket: &str, index: &str, delta: i64) -> Result<(), Failure> {
+        let size = self
+            .sizes
+            .get((bucket, index))
+            .map_err(fail)?
+            .map_or(0, |v| v.value());
+        match size.saturating_add_signed(delta) {
+            0 => self.sizes.remove((bucket, index)).map_err(fail)?,
+            n => self.sizes.insert((bucket, index), n).map_err(fail)?,
+        };
+        Ok(())
+    }
+
     fn unindex(&mut self, bucket: &str, key: &str, old: Option<u64>) -> Result<(), Failure> {
         if let Some(at @ 1..) = old {
             self.expiries.remove((at, bucket, key)).map_err(fail)?;
@@ -197,6 +270,9 @@ pub fn write<T>(
         let mut w = Write {
             entries: txn.open_table(ENTRIES).map_err(fail)?,
             expiries: txn.open_table(EXPIRIES).map_err(fail)?,
+            index: txn.open_table(INDEX_ENTRIES).map_err(fail)?,
+            members: txn.open_table(INDEX_MEMBERS).map_err(fail)?,
+            sizes: txn.open_table(INDEX_SIZES).map_err(fail)?,
         };
         f(&mut w)?
     };
@@ -250,4 +326,93 @@ pub fn read_one(
         Some(Lookup::Live(at, value)) => Some((at, value)),
         _ => None,
     })
+}
+
+/// Up to `range.limit` entries of `index` (see `Backend::index_range`).
+pub fn index_range(
+    db: &Database,
+    bucket: &str,
+    index: &str,
+    range: &BackendRange,
+) -> Result<Vec<(String, i64)>, Failure> {
+    use std::ops::Bound::{Excluded, Included};
+    let txn = db.begin_read().map_err(fail)?;
+    let table = txn.open_table(INDEX_ENTRIES).map_err(fail)?;
+    // Scores are within +-2^53, so `max + 1` cannot overflow; the empty
+    // member sorts before every other.
+    let start = Included((bucket, index, range.min, ""));
+    let end = Excluded((bucket, index, range.max + 1, ""));
+    let cursor = range
+        .after
+        .as_ref()
+        .map(|p| Excluded((bucket, index, p.score, p.member.as_str())));
+    let rows = if range.descending {
+        table
+            .range((start, cursor.unwrap_or(end)))
+            .map_err(fail)?
+            .rev()
+            .take(range.limit)
+            .collect::<Vec<_>>()
+    } else {
+        table
+            .range((cursor.unwrap_or(start), end))
+            .map_err(fail)?
+            .take(range.limit)
+            .collect::<Vec<_>>()
+    };
+    rows.into_iter()
+        .map(|row| {
+            let (key, _) = row.map_err(fail)?;
+            let (_, _, score, member) = key.value();
+            Ok((member.to_owned(), score))
+        })
+        .collect()
+}
+
+/// How many entries of `index` fall in each inclusive range. The whole
+/// score range is the index's kept size; any other is counted.
+pub fn index_count(
+    db: &Database,
+    bucket: &str,
+    index: &str,
+    ranges: &[(i64, i64)],
+    whole: (i64, i64),
+) -> Result<Vec<u64>, Failure> {
+    let txn = db.begin_read().map_err(fail)?;
+    let table = txn.open_table(INDEX_ENTRIES).map_err(fail)?;
+    let sizes = txn.open_table(INDEX_SIZES).map_err(fail)?;
+    ranges
+        .iter()
+        .map(|&(min, max)| {
+            if (min, max) == whole {
+                return Ok(sizes
+                    .get((bucket, index))
+                    .map_err(fail)?
+                    .map_or(0, |v| v.value()));
+            }
+            let mut counted = 0;
+            for row in table
+                .range((bucket, index, min, "")..(bucket, index, max + 1, ""))
+                .map_err(fail)?
+            {
+                row.map_err(fail)?;
+                counted += 1;
+            }
+            Ok(counted)
+        })
+        .collect()
+}
+
+pub fn index_score(
+    db: &Database,
+    bucket: &str,
+    index: &str,
+    member: &str,
+) -> Result<Option<i64>, Failure> {
+    let txn = db.begin_read().map_err(fail)?;
+    let table = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+    Ok(table
+        .get((bucket, index, member))
+        .map_err(fail)?
+        .map(|v| v.value()))
 }

@@ -10,6 +10,9 @@ use std::time::Duration;
 use futures::FutureExt as _;
 
 mod failures;
+mod index;
+
+use index::*;
 
 use super::backend::{Backend, KeyValueStore};
 use super::embedded::EmbeddedBackend;
@@ -114,6 +117,13 @@ on_both!(
     list_keys_pages_through_everything(3),
     buckets_are_isolated,
     keys_are_validated,
+    index_orders_by_score_then_member_bytes,
+    index_pages_are_exact_under_ties,
+    index_moves_removes_and_counts,
+    index_apply_writes_values_and_entries,
+    indexes_are_isolated,
+    index_limits_are_enforced,
+    index_matches_a_model_under_random_changes,
 );
 
 async fn set_get_exists_delete(store: KeyValueStore, _: Kind) {
