@@ -1,5 +1,6 @@
 //! Key-value storage: `wasi:keyvalue` (store, atomics, batch) plus corral's
-//! `keyvalue-ext` (expiry, set-if-absent), behind one [`Bucket`] type.
+//! `keyvalue-ext` (expiry, set-if-absent) and `keyvalue-index` (ordered
+//! indexes, see [`index`]), behind one [`Bucket`] type.
 //!
 //! The host links these imports only for components with a
 //! `grants.keyvalue = { buckets = [...] }` grant, and [`open`] succeeds only
@@ -19,6 +20,10 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::corral::platform::keyvalue_ext;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+
+pub mod index;
+
+pub use index::{Changes, Page, Position, Range};
 
 /// Why a key-value call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,7 @@ macro_rules! trigger_bindings {
                 "wasi:keyvalue/atomics@0.2.0-draft": crate::bindings::wasi::keyvalue::atomics,
                 "wasi:keyvalue/batch@0.2.0-draft": crate::bindings::wasi::keyvalue::batch,
                 "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
+                "corral:platform/keyvalue-index@0.1.0": crate::bindings::corral::platform::keyvalue_index,
                 "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
                 "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
                 "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
