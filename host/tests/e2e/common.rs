@@ -52,6 +52,70 @@ pub struct Host {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     output: Arc<Mutex<Vec<String>>>,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+/// Starts `corral up --config config` and waits until it is up; its output
+/// lines are appended to `output`. Returns the child and its HTTP and admin
+/// URLs.
+fn spawn(
+    config: &Path,
+    args: &[String],
+    envs: &[(String, String)],
+    output: &Arc<Mutex<Vec<String>>>,
+) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("up")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CORRAL_LOG", "info")
+        .env_remove("CORRAL_ADMIN_TOKEN")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting corral");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        let ready_tx = ready_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("corral is up") {
+                    let _ = ready_tx.send(line.clone());
+                }
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let line = loop {
+        if let Ok(line) = ready_rx.recv_timeout(Duration::from_millis(50)) {
+            break line;
+        }
+        let exited = child.try_wait().unwrap();
+        if exited.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            // Give the reader threads a moment to collect the last lines.
+            std::thread::sleep(Duration::from_millis(100));
+            panic!(
+                "corral did not start ({exited:?}):\n{}",
+                output.lock().unwrap().join("\n")
+            );
+        }
+    };
+    let field = |name: &str| {
+        let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        let rest = &line[start..];
+        format!("http://{}", rest.split_whitespace().next().unwrap())
+    };
+    (child, field("http"), field("admin"))
 }
 
 impl Host {
@@ -112,65 +176,36 @@ memory_mb = 32
 "#
         );
         std::fs::write(&config, text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
-            .arg("up")
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("CORRAL_LOG", "info")
-            .env_remove("CORRAL_ADMIN_TOKEN")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting corral");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let output = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            let ready_tx = ready_tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if line.contains("corral is up") {
-                        let _ = ready_tx.send(line.clone());
-                    }
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let line = loop {
-            if let Ok(line) = ready_rx.recv_timeout(Duration::from_millis(50)) {
-                break line;
-            }
-            let exited = child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                // Give the reader threads a moment to collect the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "corral did not start ({exited:?}):\n{}",
-                    output.lock().unwrap().join("\n")
-                );
-            }
-        };
-        let field = |name: &str| {
-            let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
-            let rest = &line[start..];
-            format!("http://{}", rest.split_whitespace().next().unwrap())
-        };
+        let (child, http, admin) = spawn(&config, &args, &envs, &output);
         Self {
-            http: field("http"),
-            admin: field("admin"),
+            http,
+            admin,
             child,
             dir,
             config,
             output,
+            args,
+            envs,
         }
+    }
+
+    /// Stops the host with `signal` (SIGTERM: a clean stop; SIGKILL: a
+    /// crash) and starts it again on the same config and state directory.
+    /// Its ports change: use `url` afresh.
+    pub fn restart(&mut self, signal: i32) {
+        self.signal(signal);
+        if self.wait_exit(Duration::from_secs(30)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let (child, http, admin) = spawn(&self.config, &self.args, &self.envs, &self.output);
+        (self.child, self.http, self.admin) = (child, http, admin);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,9 +9,11 @@ mod backpressure;
 mod blobstore;
 mod browser;
 mod drain;
+mod events;
 mod isolation;
 mod keyvalue;
 mod limits;
+mod logger;
 mod pipeline;
 #[path = "../support/proxy.rs"]
 mod proxy;

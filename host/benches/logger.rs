@@ -1,0 +1,492 @@
+//! Seed 002's `logger` on the release binary: how fast records go in, and
+//! how fast a filtered query comes back from a million of them.
+//!
+//! For each backend (`LOGGER_BACKENDS`, default "embedded,real"; `real` is
+//! Redis + RabbitMQ on this machine under a random prefix, deleted
+//! afterwards):
+//!
+//! 1. **Ingest through `POST /logs`**: `LOGGER_RECORDS` records (default
+//!    1,000,000) in batches of `LOGGER_BATCH` (1000), `LOGGER_CLIENTS` (4)
+//!    requests in flight; records/s from the first request to the last
+//!    201. This is also how the million records are stored. The records
+//!    are generated from a fixed seed (reproducible): 8 services, 10,000
+//!    users, 30 actions, 90% success, timestamps spread over 30 days.
+//! 2. **Ingest through the `logs` queue**: `LOGGER_QUEUE_RECORDS` (100,000)
+//!    records in messages of 100, published by the `queue-probe` component
+//!    (through corral's messaging, to the embedded queue or RabbitMQ),
+//!    until `GET /logs/stats` counts them all.
+//! 3. **Queries**: `LOGGER_QUERIES` (600) `GET /logs` calls with three
+//!    filters each (service+action+result, user+action+result,
+//!    service+user+action, in turn; values drawn like the records'),
+//!    `limit=50`, one at a time; p50 / p99 / max latency, and how many
+//!    index entries the queries read (`scanned`).
+//!
+//! Run with `cargo bench -p corral --bench logger` (see
+//! docs/benchmarks.md). Prints a table on stderr and one JSON object on
+//! stdout.
+
+#[path = "../tests/support/backend_sections.rs"]
+mod backend_sections;
+#[path = "../tests/support/rabbit.rs"]
+mod rabbit;
+#[path = "../tests/support/redis_keys.rs"]
+mod redis_keys;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: the same records on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const SERVICES: u64 = 8;
+const USERS: u64 = 10_000;
+const ACTIONS: u64 = 30;
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600_000;
+const SPAN_MS: i64 = 30 * 86_400_000;
+
+fn service(n: u64) -> String {
+    format!("service-{n}")
+}
+fn user(n: u64) -> String {
+    format!("user-{n}")
+}
+fn action(n: u64) -> String {
+    format!("action-{n}")
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Batch `index` of `size` generated records, as a JSON array.
+fn batch(rng: &mut Rng, size: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..size)
+        .map(|_| {
+            let failure = rng.below(10) == 0;
+            let mut record = json!({
+                "service": service(rng.below(SERVICES)),
+                "user_id": user(rng.below(USERS)),
+                "action": action(rng.below(ACTIONS)),
+                "result": if failure { "failure" } else { "success" },
+                "timestamp": rfc3339(T0 + rng.below(SPAN_MS as u64) as i64),
+                "request_id": format!("{:016x}", rng.next()),
+            });
+            if failure {
+                record["cause"] = json!("upstream timed out");
+            }
+            record
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+struct Host {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_host(sections: &str) -> anyhow::Result<Host> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("corral.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 10485760
+drain_timeout_ms = 1000
+
+[admin]
+listen = "127.0.0.1:0"
+token = "bench-logger-token"
+
+[runtime]
+state_dir = "state"
+max_instances = 1000
+max_memory_mb = 1024
+
+{sections}
+
+[[component]]
+name = "logger"
+wasm = "{logger}"
+routes = ["/log", "/logs"]
+queue = {{ name = "logs", prefetch = 1000, concurrency = 2, batch_size = 500, max_attempts = 5 }}
+timer = {{ interval_ms = 60000 }}
+limits = {{ memory_mb = 128, timeout_ms = 30000 }}
+config = {{ retention_days = "36500" }}
+grants.keyvalue = {{ buckets = ["logs"] }}
+
+[[component]]
+name = "queue-probe"
+wasm = "{probe}"
+routes = ["/queue-probe"]
+limits = {{ memory_mb = 64, timeout_ms = 30000 }}
+grants.messaging = {{ publish = ["logs"] }}
+"#,
+            logger = component_artifacts::LOGGER,
+            probe = component_artifacts::QUEUE_PROBE,
+        ),
+    )?;
+    let log = dir.path().join("corral.out");
+    let out = std::fs::File::create(&log)?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("up")
+        .arg("--config")
+        .arg(&config)
+        .env("CORRAL_LOG", "warn,corral=info")
+        .env("NO_COLOR", "1")
+        .env_remove("CORRAL_ADMIN_TOKEN")
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(url) = up_line(&log) {
+            return Ok(Host { child, url, dir });
+        }
+        if child.try_wait()?.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            anyhow::bail!(
+                "corral did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn up_line(log: &Path) -> Option<String> {
+    let file = std::fs::File::open(log).ok()?;
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let start = line.find("corral is up")?;
+            let at = line[start..].find("http=")? + start + 5;
+            let addr = line[at..].split_whitespace().next()?;
+            Some(format!("http://{addr}"))
+        })
+}
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+async fn send(
+    client: &Http,
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
+    let records: usize = env_or("LOGGER_RECORDS", 1_000_000);
+    let batch_size: usize = env_or("LOGGER_BATCH", 1000);
+    let clients: usize = env_or("LOGGER_CLIENTS", 4);
+    let queue_records: usize = env_or("LOGGER_QUEUE_RECORDS", 100_000);
+    let queries: usize = env_or("LOGGER_QUERIES", 600);
+    let host = start_host(sections)?;
+    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+
+    // 1. POST /logs.
+    let batches = records.div_ceil(batch_size);
+    let mut rng = Rng(0x5eed_0002_af62_7be3);
+    let bodies: Vec<Vec<u8>> = (0..batches)
+        .map(|i| batch(&mut rng, batch_size.min(records - i * batch_size)))
+        .collect();
+    let cpu_before = cpu_seconds(host.child.id());
+    let started = Instant::now();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+    let url = format!("{}/logs", host.url);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (queue, client, url) = (queue.clone(), client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else {
+                    return anyhow::Ok(latencies);
+                };
+                let sent = Instant::now();
+                let (status, reply) = send(&client, "POST", &url, body).await?;
+                anyhow::ensure!(status == 201, "POST /logs answered {status}: {}", String::from_utf8_lossy(&reply));
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut post_latencies = Vec::new();
+    for task in tasks {
+        post_latencies.extend(task.await??);
+    }
+    let ingest = started.elapsed();
+    let ingest_cpu = cpu_seconds(host.child.id()) - cpu_before;
+    post_latencies.sort();
+    let ingest_rate = records as f64 / ingest.as_secs_f64();
+    eprintln!(
+        "  .. {name}: POST /logs {records} records in {:.1} s: {ingest_rate:.0} records/s (batch p50 {:.1} ms, p99 {:.1} ms; corral {ingest_cpu:.1} cpu s)",
+        ingest.as_secs_f64(),
+        percentile(&post_latencies, 0.5),
+        percentile(&post_latencies, 0.99)
+    );
+
+    // 2. The logs queue: messages of 100 records from queue-probe.
+    let per_message = 100;
+    let messages = queue_records / per_message;
+    let mut qrng = Rng(0x0a11_ce5e_ed00_0002);
+    let body = {
+        // One body, published `messages` times under distinct message ids
+        // (so distinct records); its own service to count it by.
+        let mut value: Value = serde_json::from_slice(&batch(&mut qrng, per_message))?;
+        for record in value.as_array_mut().unwrap() {
+            record["service"] = json!("queue-bench");
+        }
+        serde_json::to_vec(&value)?
+    };
+    let started = Instant::now();
+    let per_call = 100;
+    for call in 0..messages.div_ceil(per_call) {
+        let count = per_call.min(messages - call * per_call);
+        let url = format!(
+            "{}/queue-probe/publish?queue=logs&id=bench-{call}&count={count}",
+            host.url
+        );
+        let (status, reply) = send(&client, "POST", &url, body.clone()).await?;
+        anyhow::ensure!(status == 200, "publish answered {status}: {}", String::from_utf8_lossy(&reply));
+    }
+    let published = started.elapsed();
+    let stats_url = format!(
+        "{}/logs/stats?service=queue-bench&from={T0}&to={}&bucket=86400",
+        host.url,
+        T0 + SPAN_MS
+    );
+    let stored_all = loop {
+        let (status, reply) = send(&client, "GET", &stats_url, Vec::new()).await?;
+        anyhow::ensure!(status == 200, "stats answered {status}");
+        let stats: Value = serde_json::from_slice(&reply)?;
+        let total = stats["total"]["success"].as_u64().unwrap_or(0) + stats["total"]["failure"].as_u64().unwrap_or(0);
+        if total as usize >= messages * per_message {
+            break started.elapsed();
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "queue ingest: {total} stored after 600 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let queue_rate = (messages * per_message) as f64 / stored_all.as_secs_f64();
+    eprintln!(
+        "  .. {name}: queue {} records in {:.1} s: {queue_rate:.0} records/s (published in {:.1} s)",
+        messages * per_message,
+        stored_all.as_secs_f64(),
+        published.as_secs_f64()
+    );
+
+    // 3. Queries with three filters.
+    let mut qr = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut latencies = Vec::with_capacity(queries);
+    let mut scanned = Vec::with_capacity(queries);
+    let mut returned = 0u64;
+    let mut by_shape: [Vec<Duration>; 3] = Default::default();
+    for i in 0..queries {
+        let result = if qr.below(4) == 0 { "failure" } else { "success" };
+        let query = match i % 3 {
+            0 => format!("service={}&action={}&result={result}", service(qr.below(SERVICES)), action(qr.below(ACTIONS))),
+            1 => format!("user_id={}&action={}&result={result}", user(qr.below(USERS)), action(qr.below(ACTIONS))),
+            _ => format!("service={}&user_id={}&action={}", service(qr.below(SERVICES)), user(qr.below(USERS)), action(qr.below(ACTIONS))),
+        };
+        let url = format!("{}/logs?{query}&limit=50", host.url);
+        let sent = Instant::now();
+        let (status, reply) = send(&client, "GET", &url, Vec::new()).await?;
+        let took = sent.elapsed();
+        anyhow::ensure!(status == 200, "GET /logs answered {status}: {}", String::from_utf8_lossy(&reply));
+        let page: Value = serde_json::from_slice(&reply)?;
+        returned += page["count"].as_u64().unwrap_or(0);
+        scanned.push(page["scanned"].as_u64().unwrap_or(0));
+        latencies.push(took);
+        by_shape[i % 3].push(took);
+    }
+    latencies.sort();
+    scanned.sort();
+    let shape_names = ["service+action+result", "user+action+result", "service+user+action"];
+    let shapes: serde_json::Map<String, Value> = by_shape
+        .iter_mut()
+        .zip(shape_names)
+        .map(|(l, n)| {
+            l.sort();
+            (n.to_owned(), json!({"p50_ms": round2(percentile(l, 0.5)), "p99_ms": round2(percentile(l, 0.99))}))
+        })
+        .collect();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    eprintln!(
+        "  .. {name}: {queries} queries with 3 filters over {records}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms; {:.1} records per query; scanned p50 {} p99 {}",
+        latencies.last().unwrap().as_secs_f64() * 1000.0,
+        returned as f64 / queries as f64,
+        scanned[scanned.len() / 2],
+        scanned[(scanned.len() - 1) * 99 / 100]
+    );
+    let disk = dir_size(&host.dir.path().join("state"));
+    drop(host);
+    Ok(json!({
+        "backends": name,
+        "records": records,
+        "ingest_post": {
+            "records_per_s": ingest_rate.round(),
+            "seconds": round2(ingest.as_secs_f64()),
+            "batch": batch_size,
+            "clients": clients,
+            "batch_p50_ms": round2(percentile(&post_latencies, 0.5)),
+            "batch_p99_ms": round2(percentile(&post_latencies, 0.99)),
+            "corral_cpu_s": round2(ingest_cpu),
+        },
+        "ingest_queue": {
+            "records": messages * per_message,
+            "records_per_s": queue_rate.round(),
+            "seconds": round2(stored_all.as_secs_f64()),
+        },
+        "query_3_filters": {
+            "queries": queries,
+            "limit": 50,
+            "p50_ms": round2(p50),
+            "p99_ms": round2(p99),
+            "max_ms": round2(latencies.last().unwrap().as_secs_f64() * 1000.0),
+            "records_per_query": round2(returned as f64 / queries as f64),
+            "scanned_p50": scanned[scanned.len() / 2],
+            "scanned_p99": scanned[(scanned.len() - 1) * 99 / 100],
+            "by_shape": shapes,
+        },
+        "state_dir_bytes": disk,
+    }))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn main() -> anyhow::Result<()> {
+    let backends: Vec<String> = env_or("LOGGER_BACKENDS", "embedded,real".to_string())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut runs = Vec::new();
+    for backend in &backends {
+        let run = match backend.as_str() {
+            "embedded" => runtime.block_on(run("embedded", ""))?,
+            "real" => {
+                let prefix = rabbit::random_prefix("bench-logger");
+                let sections = format!(
+                    "{}{}",
+                    backend_sections::redis("redis://127.0.0.1:6379", &prefix),
+                    backend_sections::amqp(&rabbit::rabbitmq_url(), &prefix)
+                );
+                let run = runtime.block_on(run("real", &sections));
+                rabbit::delete_queues_blocking(&prefix);
+                redis_keys::delete_under("redis://127.0.0.1:6379", &prefix);
+                run?
+            }
+            other => anyhow::bail!("unknown backend {other:?} (embedded, real)"),
+        };
+        runs.push(run);
+    }
+    eprintln!();
+    eprintln!(
+        "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
+        "backends", "POST rec/s", "queue rec/s", "q p50 ms", "q p99 ms", "q max ms"
+    );
+    for r in &runs {
+        eprintln!(
+            "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
+            r["backends"].as_str().unwrap(),
+            r["ingest_post"]["records_per_s"],
+            r["ingest_queue"]["records_per_s"],
+            r["query_3_filters"]["p50_ms"],
+            r["query_3_filters"]["p99_ms"],
+            r["query_3_filters"]["max_ms"],
+        );
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{}", serde_json::to_string_pretty(&json!({ "cpus": cpus, "runs": runs }))?);
+    Ok(())
+}
