@@ -19,22 +19,22 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// A bucket name: 1-64 of `A-Z a-z 0-9 _ - .`.
-pub fn bucket_name(name: &str) -> Result<(), String> {
+pub fn bucket_name(name: &str) -> Result<(), Failure> {
     if name.is_empty() {
-        return Err("bucket name is empty".into());
+        return Err(Failure::new("bucket name is empty"));
     }
     if name.len() > MAX_BUCKET_NAME {
-        return Err(format!(
+        return Err(Failure(format!(
             "bucket name {name:?} is longer than {MAX_BUCKET_NAME} characters"
-        ));
+        )));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
-        return Err(format!(
+        return Err(Failure(format!(
             "bucket name {name:?} contains {c:?}; use only letters, digits, '_', '-' and '.'"
-        ));
+        )));
     }
     Ok(())
 }
