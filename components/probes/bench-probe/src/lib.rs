@@ -14,14 +14,14 @@
 
 use corral_sdk::http::{self, Handler, Request, Response};
 use corral_sdk::kv;
-use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
+use corral_sdk::queue::{self, Delivery, Disposition, QueueHandler};
 use corral_sdk::wasip2::clocks::monotonic_clock;
 
 struct Probe;
 
 impl QueueHandler for Probe {
-    fn handle(_delivery: Delivery) -> Disposition {
-        Disposition::Ack
+    fn handle(_delivery: Delivery) -> Result<Disposition, queue::Error> {
+        Ok(Disposition::Ack)
     }
 }
 

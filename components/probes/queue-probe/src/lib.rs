@@ -24,7 +24,7 @@
 use corral_sdk::http::{self, Handler, Request, Response};
 use corral_sdk::log;
 use corral_sdk::messaging::{self, Message};
-use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
+use corral_sdk::queue::{self, Delivery, Disposition, QueueHandler};
 
 struct Probe;
 
@@ -33,7 +33,7 @@ fn sleep_ms(ms: u64) {
 }
 
 impl QueueHandler for Probe {
-    fn handle(delivery: Delivery) -> Disposition {
+    fn handle(delivery: Delivery) -> Result<Disposition, queue::Error> {
         let message = &delivery.message;
         let body = message.body_text();
         let id = message.message_id.as_deref().unwrap_or("-");
@@ -75,7 +75,7 @@ impl QueueHandler for Probe {
         if label == "trap" {
             panic!("the message asked for a trap");
         }
-        disposition
+        Ok(disposition)
     }
 }
 
