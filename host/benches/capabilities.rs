@@ -2,7 +2,7 @@
 //! the same backend natively, in the same run, on the same server.
 //!
 //! - `kv`: key-value `get`/`set` on Redis. The component side is
-//!   `components/bench-probe` called in-process (no sockets, no HTTP
+//!   `components/probes/bench-probe` called in-process (no sockets, no HTTP
 //!   parsing: a `wasi:http` request built in memory, as `runtime.rs` does),
 //!   each request running `KV_PER_REQUEST` operations in a row through the
 //!   `wasi:keyvalue` host import, so instantiation and the request are
@@ -303,7 +303,7 @@ async fn kv(settings: &Settings, registry: &Registry, prefix: &str) -> anyhow::R
         "ops_per_component_request": settings.kv_per_request,
         "keys": settings.kv_keys,
         "value_bytes": settings.kv_value_bytes,
-        "component_side": "components/bench-probe called in-process (wasi:http request built in memory, no sockets); each request runs ops_per_component_request operations through the wasi:keyvalue import; latency timed in the guest per operation, throughput = ops / wall time including instantiation and requests",
+        "component_side": "components/probes/bench-probe called in-process (wasi:http request built in memory, no sockets); each request runs ops_per_component_request operations through the wasi:keyvalue import; latency timed in the guest per operation, throughput = ops / wall time including instantiation and requests",
         "native_side": "redis-rs ConnectionManager (one multiplexed connection, like the host), same keys and values, same concurrency",
         "runs": results,
     }))
@@ -669,7 +669,7 @@ async fn messaging(
         "messages_per_run": settings.msg_count,
         "prefetch": settings.msg_prefetch,
         "native_side": "lapin consumer on its own connection, basic.qos(prefetch), manual ack of each delivery in turn; timed from basic.consume to the last ack",
-        "component_side": "corral::triggers::queue::run with components/bench-probe (queue-handler answers ack at once; fresh instance per message; host settles); timed from start until the queue had nothing ready, plus the trigger's stop; acked = published - left in the queue",
+        "component_side": "corral::triggers::queue::run with components/probes/bench-probe (queue-handler answers ack at once; fresh instance per message; host settles); timed from start until the queue had nothing ready, plus the trigger's stop; acked = published - left in the queue",
         "native": best(&natives),
         "queue_trigger": results,
     }))

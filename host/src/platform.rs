@@ -83,8 +83,7 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     use super::*;
     use crate::broker::BrokerSettings;
@@ -92,17 +91,7 @@ mod tests {
     use crate::capabilities::keyvalue::KeyValueSettings;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Config {
-        let env: BTreeMap<_, _> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_toml(
-            text,
-            Path::new("/etc/corral"),
-            Path::new("corral.toml"),
-            &env,
-        )
-        .unwrap()
+        Config::for_tests(text, env).unwrap()
     }
 
     fn refused(text: &str) -> String {

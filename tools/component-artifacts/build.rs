@@ -1,6 +1,8 @@
 //! Builds every component of `components/` for wasm32-wasip2 so that a plain
 //! `cargo test` has them (the pattern of wasmtime's test-programs artifacts),
-//! and writes their paths into `$OUT_DIR/artifacts.rs`.
+//! and writes their paths into `$OUT_DIR/artifacts.rs`: one constant per
+//! crate directory, in `components/` (the services) or `components/probes/`
+//! (the test probes), named after the directory (`kv-probe` → `KV_PROBE`).
 //!
 //! The nested cargo uses the components' own target directory, so it never
 //! waits on the lock of the outer build, and shares its output with
@@ -18,14 +20,21 @@ fn main() {
     watch(&components.join("Cargo.toml"));
     watch(&components.join("Cargo.lock"));
     watch(&wit);
+    // The probes' folder as a whole: a new probe in it is a new member.
+    let probes = components.join("probes");
+    watch(&probes);
     let mut members = Vec::new();
-    for entry in std::fs::read_dir(&components).unwrap() {
-        let path = entry.unwrap().path();
-        if path.join("Cargo.toml").exists() {
-            watch(&path);
-            members.push(path);
+    for dir in [&components, &probes] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.join("Cargo.toml").exists() {
+                watch(&path);
+                members.push(path);
+            }
         }
     }
+    // A stable order, so that the generated file only changes with the set.
+    members.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
 
     ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

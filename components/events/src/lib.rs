@@ -53,7 +53,7 @@ struct Outcome {
 }
 
 impl Handler for Events {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, corral_sdk::http::Error> {
         let user = request
             .header("x-user-id")
             .map(str::trim)
@@ -61,8 +61,7 @@ impl Handler for Events {
             .unwrap_or("-")
             .to_owned();
         let Some(outcome) = route(&request) else {
-            let path = request.path.clone();
-            return Response::not_found(&path);
+            return Err(corral_sdk::http::Error::not_found(&request.path));
         };
         audit::record(
             &user,
@@ -70,7 +69,7 @@ impl Handler for Events {
             outcome.event_id.as_deref(),
             &outcome.response,
         );
-        outcome.response
+        Ok(outcome.response)
     }
 }
 

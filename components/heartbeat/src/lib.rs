@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use corral_sdk::client::{ClientError, ClientRequest};
-use corral_sdk::timer::TimerHandler;
+use corral_sdk::timer::{Error, TimerHandler};
 use corral_sdk::{config, log};
 
 struct Heartbeat;
@@ -57,7 +57,7 @@ fn probe(url: &str, timeout: Duration) -> (bool, String) {
 }
 
 impl TimerHandler for Heartbeat {
-    fn tick(_scheduled_at_ms: u64) -> Result<(), String> {
+    fn tick(_scheduled_at_ms: u64) -> Result<(), Error> {
         let url = config::get_or("status_url", "http://127.0.0.1:8080/status");
         let timeout_ms = config::get("timeout_ms")
             .and_then(|v| v.parse().ok())

@@ -29,8 +29,8 @@ mod store;
 use std::time::Duration;
 
 use corral_sdk::http::{Handler, Request, Response};
-use corral_sdk::queue_batch::{Delivery, Disposition, QueueBatchHandler};
-use corral_sdk::timer::TimerHandler;
+use corral_sdk::queue_batch::{self, Delivery, Disposition, QueueBatchHandler};
+use corral_sdk::timer::{self, TimerHandler};
 use corral_sdk::{config, log, time};
 use serde_json::Value;
 
@@ -61,8 +61,8 @@ fn open() -> Result<Store, corral_sdk::kv::Error> {
 struct Logger;
 
 impl Handler for Logger {
-    fn handle(request: Request) -> Response {
-        api::route(&request)
+    fn handle(request: Request) -> Result<Response, corral_sdk::http::Error> {
+        Ok(api::route(&request))
     }
 }
 
@@ -98,112 +98,118 @@ fn records_of(body: &[u8], message_id: &str, now_ms: i64) -> Result<Vec<Record>,
 }
 
 impl QueueBatchHandler for Logger {
-    fn handle_batch(deliveries: Vec<Delivery>) -> Vec<Disposition> {
-        let now = time::now_millis();
-        let retry = |attempt: u32| Disposition::Retry(1_000 * u64::from(attempt.min(30)));
-        let retry_all = |why: &str| {
-            log::warn(
-                "queue",
-                &format!("{} messages will retry: {why}", deliveries.len()),
-            );
-            deliveries.iter().map(|d| retry(d.attempt)).collect()
-        };
-        let ids: Vec<String> = deliveries
-            .iter()
-            .map(|d| match &d.message.message_id {
-                Some(id) if !id.is_empty() => id.clone(),
-                // Without an id, the body stands for the message.
-                _ => format!(
-                    "body-{:016x}",
-                    id::fnv64(&d.message.body, 0xcbf2_9ce4_8422_2325)
-                ),
-            })
-            .collect();
-        let store = match open() {
-            Ok(store) => store,
-            Err(e) => return retry_all(&e.to_string()),
-        };
-        // Deliveries of one message in this batch: the first claims it.
-        let mut first = std::collections::HashSet::new();
-        let unique: Vec<bool> = ids.iter().map(|id| first.insert(id.as_str())).collect();
-        let claims = match store.claim(&ids, PENDING_FOR) {
-            Ok(claims) => claims,
-            Err(e) => return retry_all(&e.to_string()),
-        };
-        let mut dispositions = vec![Disposition::Ack; deliveries.len()];
-        let mut records = Vec::new();
-        let mut taken = Vec::new();
-        let mut repeated = 0;
-        for (n, delivery) in deliveries.iter().enumerate() {
-            match (claims[n], unique[n]) {
-                (Claim::Ours, true) => {}
-                // A redelivery of a stored message, or a second copy here.
-                (Claim::Done, _) | (_, false) => {
-                    repeated += 1;
-                    continue;
-                }
-                // Another batch is storing it: ask again in a while.
-                (Claim::Busy, true) => {
-                    dispositions[n] = Disposition::Retry(BUSY_RETRY_MS);
-                    continue;
-                }
+    fn handle_batch(deliveries: Vec<Delivery>) -> Result<Vec<Disposition>, queue_batch::Error> {
+        Ok(handle_batch(&deliveries))
+    }
+}
+
+/// The dispositions of a batch of deliveries of the `logs` queue (each one
+/// its own: a bad message is rejected alone).
+fn handle_batch(deliveries: &[Delivery]) -> Vec<Disposition> {
+    let now = time::now_millis();
+    let retry = |attempt: u32| Disposition::Retry(1_000 * u64::from(attempt.min(30)));
+    let retry_all = |why: &str| {
+        log::warn(
+            "queue",
+            &format!("{} messages will retry: {why}", deliveries.len()),
+        );
+        deliveries.iter().map(|d| retry(d.attempt)).collect()
+    };
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|d| match &d.message.message_id {
+            Some(id) if !id.is_empty() => id.clone(),
+            // Without an id, the body stands for the message.
+            _ => format!(
+                "body-{:016x}",
+                id::fnv64(&d.message.body, 0xcbf2_9ce4_8422_2325)
+            ),
+        })
+        .collect();
+    let store = match open() {
+        Ok(store) => store,
+        Err(e) => return retry_all(&e.to_string()),
+    };
+    // Deliveries of one message in this batch: the first claims it.
+    let mut first = std::collections::HashSet::new();
+    let unique: Vec<bool> = ids.iter().map(|id| first.insert(id.as_str())).collect();
+    let claims = match store.claim(&ids, PENDING_FOR) {
+        Ok(claims) => claims,
+        Err(e) => return retry_all(&e.to_string()),
+    };
+    let mut dispositions = vec![Disposition::Ack; deliveries.len()];
+    let mut records = Vec::new();
+    let mut taken = Vec::new();
+    let mut repeated = 0;
+    for (n, delivery) in deliveries.iter().enumerate() {
+        match (claims[n], unique[n]) {
+            (Claim::Ours, true) => {}
+            // A redelivery of a stored message, or a second copy here.
+            (Claim::Done, _) | (_, false) => {
+                repeated += 1;
+                continue;
             }
-            match records_of(&delivery.message.body, &ids[n], now) {
-                Ok(found) => {
-                    records.extend(found);
-                    taken.push(n);
-                }
-                Err(problem) => {
-                    let reason = format!("{}: {}", problem.field, problem.message);
-                    log::warn("queue", &format!("rejecting message {}: {reason}", ids[n]));
-                    dispositions[n] = Disposition::Reject(reason);
-                }
+            // Another batch is storing it: ask again in a while.
+            (Claim::Busy, true) => {
+                dispositions[n] = Disposition::Retry(BUSY_RETRY_MS);
+                continue;
             }
         }
-        let claimed: Vec<String> = (0..deliveries.len())
-            .filter(|&n| claims[n] == Claim::Ours && unique[n])
-            .map(|n| ids[n].clone())
-            .collect();
-        let stored_ids: Vec<String> = taken.iter().map(|&n| ids[n].clone()).collect();
-        match store.write(&records) {
-            Ok(()) => {
-                // Rejected messages are done too: their claims go with them.
-                if let Err(e) = store.finish(&claimed, SEEN_FOR) {
-                    log::warn(
-                        "queue",
-                        &format!(
-                            "stored, but could not mark {} messages done: {e}",
-                            claimed.len()
-                        ),
-                    );
-                }
-                log::debug(
+        match records_of(&delivery.message.body, &ids[n], now) {
+            Ok(found) => {
+                records.extend(found);
+                taken.push(n);
+            }
+            Err(problem) => {
+                let reason = format!("{}: {}", problem.field, problem.message);
+                log::warn("queue", &format!("rejecting message {}: {reason}", ids[n]));
+                dispositions[n] = Disposition::Reject(reason);
+            }
+        }
+    }
+    let claimed: Vec<String> = (0..deliveries.len())
+        .filter(|&n| claims[n] == Claim::Ours && unique[n])
+        .map(|n| ids[n].clone())
+        .collect();
+    let stored_ids: Vec<String> = taken.iter().map(|&n| ids[n].clone()).collect();
+    match store.write(&records) {
+        Ok(()) => {
+            // Rejected messages are done too: their claims go with them.
+            if let Err(e) = store.finish(&claimed, SEEN_FOR) {
+                log::warn(
                     "queue",
                     &format!(
-                        "stored {} records from {} messages ({repeated} repeated)",
-                        records.len(),
-                        stored_ids.len(),
+                        "stored, but could not mark {} messages done: {e}",
+                        claimed.len()
                     ),
                 );
             }
-            Err(e) => {
+            log::debug(
+                "queue",
+                &format!(
+                    "stored {} records from {} messages ({repeated} repeated)",
+                    records.len(),
+                    stored_ids.len(),
+                ),
+            );
+        }
+        Err(e) => {
+            log::warn(
+                "queue",
+                &format!("{} messages will retry: {e}", taken.len()),
+            );
+            if let Err(e) = store.release(&claimed) {
                 log::warn(
                     "queue",
-                    &format!("{} messages will retry: {e}", taken.len()),
+                    &format!("could not release claims (they expire): {e}"),
                 );
-                if let Err(e) = store.release(&claimed) {
-                    log::warn(
-                        "queue",
-                        &format!("could not release claims (they expire): {e}"),
-                    );
-                }
-                for n in taken {
-                    dispositions[n] = retry(deliveries[n].attempt);
-                }
+            }
+            for n in taken {
+                dispositions[n] = retry(deliveries[n].attempt);
             }
         }
-        dispositions
     }
+    dispositions
 }
 
 /// `retention_days` from the config: a whole number of days, at least 1.
@@ -218,13 +224,13 @@ fn retention_days() -> Result<i64, String> {
 }
 
 impl TimerHandler for Logger {
-    fn tick(_scheduled_at_ms: u64) -> Result<(), String> {
-        let days = retention_days()?;
+    fn tick(_scheduled_at_ms: u64) -> Result<(), timer::Error> {
+        let days = retention_days().map_err(timer::Error::new)?;
         let cutoff = time::now_millis() - days * 86_400_000;
-        let store = open().map_err(|e| e.to_string())?;
+        let store = open().map_err(|e| timer::Error::new(e.to_string()))?;
         let (removed, more) = store
             .expire(cutoff, EXPIRE_CHUNKS_PER_TICK)
-            .map_err(|e| format!("retention: {e}"))?;
+            .map_err(|e| timer::Error::new(format!("retention: {e}")))?;
         if removed > 0 {
             log::info(
                 "retention",

@@ -37,6 +37,27 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.0.ends_with(": not found") || self.0.contains("does not exist")
     }
+
+    /// A stable code for error responses: `not_granted` (the container is
+    /// not in the grant), `invalid` (a bad name), `not_found`, or
+    /// `blobstore` (anything else).
+    pub fn code(&self) -> &'static str {
+        self.kind().1
+    }
+
+    /// The HTTP status that fits: 403, 400, 404 or 502.
+    pub fn http_status(&self) -> u16 {
+        self.kind().0
+    }
+
+    fn kind(&self) -> (u16, &'static str) {
+        match self.field() {
+            Some(_) if self.0.contains("is not granted") => (403, "not_granted"),
+            Some(_) => (400, "invalid"),
+            None if self.is_not_found() => (404, "not_found"),
+            None => (502, "blobstore"),
+        }
+    }
 }
 
 impl std::fmt::Display for Error {
@@ -44,6 +65,8 @@ impl std::fmt::Display for Error {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for Error {}
 
 impl From<String> for Error {
     fn from(message: String) -> Self {

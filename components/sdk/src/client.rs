@@ -49,6 +49,33 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+impl std::error::Error for ClientError {}
+
+impl ClientError {
+    /// A stable code for error responses: `bad_url`, `outbound_denied`,
+    /// `upstream_timeout`, `upstream_unreachable`, `upstream_error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadUrl(_) => "bad_url",
+            Self::Denied => "outbound_denied",
+            Self::Timeout(_) => "upstream_timeout",
+            Self::Connection(_) => "upstream_unreachable",
+            Self::Other(_) => "upstream_error",
+        }
+    }
+
+    /// The HTTP status that fits when a request failed because of this:
+    /// 500 for the component's own mistakes (a bad URL, a destination its
+    /// grant does not allow), 504 for a timeout, 502 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::BadUrl(_) | Self::Denied => 500,
+            Self::Timeout(_) => 504,
+            Self::Connection(_) | Self::Other(_) => 502,
+        }
+    }
+}
+
 /// A request to send.
 #[derive(Debug, Clone)]
 pub struct ClientRequest {

@@ -3,20 +3,28 @@
 //! A component is a `wasi:http/proxy` component (it runs unmodified under
 //! `wasmtime serve` or Spin too) that may import corral's capabilities. This
 //! crate removes the boilerplate: [`http_component!`] exports a plain
-//! `fn(Request) -> Response`, [`client`] sends outbound requests, [`log`]
-//! writes through `wasi:logging`, [`config`] reads `wasi:config`, [`kv`]
-//! stores keys in granted buckets, [`blob`] stores objects through
-//! `wasi:blobstore`, [`messaging`] publishes to queues, and [`time`] formats
-//! timestamps. With the `timer` feature, [`timer_component!`] exports a
-//! scheduled job; with the `queue` feature, [`queue_component!`] exports a
-//! queue consumer (one message per instance) and [`queue_batch_component!`]
-//! one that takes many messages per instance.
+//! `fn(Request) -> Result<Response, http::Error>` (an `Err` is answered as
+//! the platform's JSON error, so `?` works on the SDK's errors), [`client`]
+//! sends outbound requests, [`log`] writes through `wasi:logging`,
+//! [`config`] reads `wasi:config`, [`kv`] stores keys in granted buckets,
+//! [`blob`] stores objects through `wasi:blobstore`, [`messaging`] publishes
+//! to queues, and [`time`] formats timestamps. With the `timer` feature,
+//! [`timer_component!`] exports a scheduled job; with the `queue` feature,
+//! [`queue_component!`] exports a queue consumer (one message per instance)
+//! and [`queue_batch_component!`] one that takes many messages per instance.
+//!
+//! The trigger handlers return `Result` too: a timer's error is logged by
+//! the host, a queue handler's error becomes a disposition (retry, or
+//! reject for a message that does not decode).
 //!
 //! ```ignore
+//! use corral_sdk::http::{Error, Handler, Request, Response};
+//!
 //! struct Hello;
-//! impl corral_sdk::http::Handler for Hello {
-//!     fn handle(_req: corral_sdk::http::Request) -> corral_sdk::http::Response {
-//!         corral_sdk::http::Response::text(200, "hello")
+//! impl Handler for Hello {
+//!     fn handle(request: Request) -> Result<Response, Error> {
+//!         let name = request.required_query_param("name")?; // 400 `missing`
+//!         Ok(Response::text(200, format!("hello, {name}")))
 //!     }
 //! }
 //! corral_sdk::http_component!(Hello);
@@ -83,54 +91,32 @@ macro_rules! trigger_bindings {
     };
 }
 
-/// Bindings for the timer trigger's export (`corral:platform/timer-service`).
+#[cfg(feature = "queue")]
+pub mod queue;
+#[cfg(feature = "queue")]
+pub mod queue_batch;
 #[cfg(feature = "timer")]
-pub mod timer {
-    trigger_bindings!(
-        "corral:platform/timer-service",
-        "corral_sdk::timer",
-        "export_timer"
-    );
-
-    pub use exports::corral::platform::timer_handler::Guest as TimerHandler;
-}
-
-/// Bindings for the queue trigger's export (`corral:platform/queue-service`).
-#[cfg(feature = "queue")]
-pub mod queue {
-    trigger_bindings!(
-        "corral:platform/queue-service",
-        "corral_sdk::queue",
-        "export_queue"
-    );
-
-    pub use exports::corral::platform::queue_handler::{
-        Delivery, Disposition, Guest as QueueHandler,
-    };
-}
-
-/// Bindings for the batch queue trigger's export
-/// (`corral:platform/queue-batch-service`): one instance gets many messages.
-#[cfg(feature = "queue")]
-pub mod queue_batch {
-    trigger_bindings!(
-        "corral:platform/queue-batch-service",
-        "corral_sdk::queue_batch",
-        "export_queue_batch"
-    );
-
-    pub use exports::corral::platform::queue_batch_handler::{
-        Delivery, Disposition, Guest as QueueBatchHandler,
-    };
-}
+pub mod timer;
 
 /// Exports `$handler` (implementing [`queue_batch::QueueBatchHandler`]) as
 /// the component's `corral:platform/queue-batch-handler`.
 #[cfg(feature = "queue")]
 #[macro_export]
 macro_rules! queue_batch_component {
-    ($handler:ident) => {
-        $crate::queue_batch::export_queue_batch!($handler with_types_in $crate::queue_batch);
+    ($handler:ty) => {
+        struct __CorralQueueBatchExport;
+        impl $crate::queue_batch::exports::corral::platform::queue_batch_handler::Guest
+            for __CorralQueueBatchExport
+        {
+            fn handle_batch(
+                deliveries: ::std::vec::Vec<$crate::queue_batch::Delivery>,
+            ) -> ::std::vec::Vec<$crate::queue_batch::Disposition> {
+                $crate::queue_batch::run::<$handler>(deliveries)
+            }
+        }
+        $crate::queue_batch::export_queue_batch!(
+            __CorralQueueBatchExport with_types_in $crate::queue_batch
+        );
     };
 }
 
@@ -139,8 +125,16 @@ macro_rules! queue_batch_component {
 #[cfg(feature = "queue")]
 #[macro_export]
 macro_rules! queue_component {
-    ($handler:ident) => {
-        $crate::queue::export_queue!($handler with_types_in $crate::queue);
+    ($handler:ty) => {
+        struct __CorralQueueExport;
+        impl $crate::queue::exports::corral::platform::queue_handler::Guest
+            for __CorralQueueExport
+        {
+            fn handle(delivery: $crate::queue::Delivery) -> $crate::queue::Disposition {
+                $crate::queue::run::<$handler>(delivery)
+            }
+        }
+        $crate::queue::export_queue!(__CorralQueueExport with_types_in $crate::queue);
     };
 }
 
@@ -149,7 +143,17 @@ macro_rules! queue_component {
 #[cfg(feature = "timer")]
 #[macro_export]
 macro_rules! timer_component {
-    ($handler:ident) => {
-        $crate::timer::export_timer!($handler with_types_in $crate::timer);
+    ($handler:ty) => {
+        struct __CorralTimerExport;
+        impl $crate::timer::exports::corral::platform::timer_handler::Guest
+            for __CorralTimerExport
+        {
+            fn tick(
+                scheduled_at_ms: u64,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::timer::run::<$handler>(scheduled_at_ms)
+            }
+        }
+        $crate::timer::export_timer!(__CorralTimerExport with_types_in $crate::timer);
     };
 }

@@ -5,7 +5,7 @@
 //! "build", "timestamp"}`; every request it serves is logged, and so lands in
 //! its log file (`[component.grants.logging] file`).
 
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::http::{Error, Handler, Request, Response};
 use corral_sdk::{log, time};
 
 struct Status;
@@ -15,7 +15,7 @@ fn env(name: &str, default: &str) -> String {
 }
 
 impl Handler for Status {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, Error> {
         let response = match (request.method.as_str(), request.path.as_str()) {
             ("GET" | "HEAD", "/" | "/status" | "/status/") => Response::json(
                 200,
@@ -44,7 +44,7 @@ impl Handler for Status {
                 request.header("user-agent").unwrap_or("-")
             ),
         );
-        response
+        Ok(response)
     }
 }
 

@@ -16,7 +16,7 @@
 use corral_sdk::bindings::corral::platform::keyvalue_ext;
 use corral_sdk::bindings::corral::platform::messaging::{self, Message};
 use corral_sdk::bindings::wasi::keyvalue::{batch as kv_batch, store};
-use corral_sdk::http::Response;
+use corral_sdk::http::{Error, Response};
 use corral_sdk::{blob, config, log, time};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -34,23 +34,25 @@ fn container_name() -> String {
     config::get_or("container", "transactions")
 }
 
-fn unavailable(backend: &str, detail: String) -> Response {
+fn unavailable(backend: &str, detail: String) -> Error {
     log::error("batch", &format!("{backend} unavailable: {detail}"));
-    Response::error(
+    Error::new(
         503,
         "backend_unavailable",
-        Some(backend),
-        &format!("{backend} is unavailable ({detail}); nothing is lost: retry the same upload"),
+        format!("{backend} is unavailable ({detail}); nothing is lost: retry the same upload"),
     )
+    .with_field(backend)
     .with_header("retry-after", "5")
 }
 
-fn kv_error(e: store::Error) -> String {
-    match e {
+/// A key-value failure as a 503 (for `.map_err(kv_unavailable)?`).
+fn kv_unavailable(e: store::Error) -> Error {
+    let detail = match e {
         store::Error::NoSuchStore => "no such bucket".into(),
         store::Error::AccessDenied => "access denied".into(),
         store::Error::Other(m) => m,
-    }
+    };
+    unavailable("keyvalue", detail)
 }
 
 pub fn batch_id(file: &[u8]) -> String {
@@ -58,23 +60,20 @@ pub fn batch_id(file: &[u8]) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn submit(file: &[u8], records: &[Record]) -> Response {
+pub fn submit(file: &[u8], records: &[Record]) -> Result<Response, Error> {
     let id = batch_id(file);
-    let bucket = match store::open(&bucket_name()) {
-        Ok(b) => b,
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
-    };
+    let bucket = store::open(&bucket_name()).map_err(kv_unavailable)?;
     let key = format!("batch:{id}");
-    let previous = match bucket.get(&key) {
-        Ok(v) => v.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok()),
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
-    };
+    let previous = bucket
+        .get(&key)
+        .map_err(kv_unavailable)?
+        .and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok());
     if previous.as_ref().and_then(|p| p["state"].as_str()) == Some("queued") {
         log::info(
             "batch",
             &format!("batch={id} uploaded again; already queued"),
         );
-        return accepted(&id, records.len(), true);
+        return Ok(accepted(&id, records.len(), true));
     }
     let state = |state: &str| {
         serde_json::to_vec(&json!({
@@ -87,14 +86,12 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         .expect("serializable")
     };
     let started = time::now_millis();
-    let stored = blob::open_or_create(&container_name())
-        .and_then(|container| container.put(&format!("batches/{id}.json"), file));
-    if let Err(e) = stored {
-        return unavailable("blobstore", e.0);
-    }
-    if let Err(e) = bucket.set(&key, &state("accepting")) {
-        return unavailable("keyvalue", kv_error(e));
-    }
+    blob::open_or_create(&container_name())
+        .and_then(|container| container.put(&format!("batches/{id}.json"), file))
+        .map_err(|e| unavailable("blobstore", e.0))?;
+    bucket
+        .set(&key, &state("accepting"))
+        .map_err(kv_unavailable)?;
     let stored_at = time::now_millis();
     let clients: Vec<(String, Vec<u8>)> = records
         .iter()
@@ -109,9 +106,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         .collect();
     // One call (one backend round trip) per 1000 keys, the host's batch limit.
     for chunk in clients.chunks(1000) {
-        if let Err(e) = keyvalue_ext::set_many_with_ttl(&bucket, chunk, CLIENT_TTL_MS) {
-            return unavailable("keyvalue", kv_error(e));
-        }
+        keyvalue_ext::set_many_with_ttl(&bucket, chunk, CLIENT_TTL_MS).map_err(kv_unavailable)?;
     }
     let keyed_at = time::now_millis();
     let messages: Vec<Message> = records
@@ -127,20 +122,11 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
         .collect();
     let queue = config::get_or("queue", "transactions");
     for chunk in messages.chunks(2500) {
-        if let Err(e) = messaging::publish_batch(&queue, chunk) {
-            let detail = match e {
-                messaging::Error::NotGranted(m)
-                | messaging::Error::Unavailable(m)
-                | messaging::Error::Rejected(m)
-                | messaging::Error::Invalid(m) => m,
-            };
-            return unavailable("messaging", detail);
-        }
+        messaging::publish_batch(&queue, chunk)
+            .map_err(|e| unavailable("messaging", e.detail().to_owned()))?;
     }
     let published_at = time::now_millis();
-    if let Err(e) = bucket.set(&key, &state("queued")) {
-        return unavailable("keyvalue", kv_error(e));
-    }
+    bucket.set(&key, &state("queued")).map_err(kv_unavailable)?;
     log::info(
         "batch",
         &format!(
@@ -151,7 +137,7 @@ pub fn submit(file: &[u8], records: &[Record]) -> Response {
             published_at - keyed_at
         ),
     );
-    accepted(&id, records.len(), false)
+    Ok(accepted(&id, records.len(), false))
 }
 
 fn accepted(id: &str, records: usize, duplicate: bool) -> Response {
@@ -170,40 +156,23 @@ fn accepted(id: &str, records: usize, duplicate: bool) -> Response {
 /// worker recorded them under `result:<batch>:<index>`. Without
 /// `with_records` only the counts: a poller's answer stays a few hundred
 /// bytes instead of ~100 bytes per record.
-pub fn status(id: &str, with_records: bool) -> Response {
+pub fn status(id: &str, with_records: bool) -> Result<Response, Error> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Response::error(
-            400,
-            "bad_batch_id",
-            Some("batch"),
-            "a batch id is hexadecimal",
+        return Err(
+            Error::bad_request("bad_batch_id", "a batch id is hexadecimal").with_field("batch"),
         );
     }
-    let bucket = match store::open(&bucket_name()) {
-        Ok(b) => b,
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
+    let bucket = store::open(&bucket_name()).map_err(kv_unavailable)?;
+    let Some(batch) = bucket.get(&format!("batch:{id}")).map_err(kv_unavailable)? else {
+        return Err(Error::new(404, "unknown_batch", format!("no batch {id}")).with_field("batch"));
     };
-    let batch = match bucket.get(&format!("batch:{id}")) {
-        Ok(Some(v)) => serde_json::from_slice::<serde_json::Value>(&v).unwrap_or_default(),
-        Ok(None) => {
-            return Response::error(
-                404,
-                "unknown_batch",
-                Some("batch"),
-                &format!("no batch {id}"),
-            );
-        }
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
-    };
+    let batch = serde_json::from_slice::<serde_json::Value>(&batch).unwrap_or_default();
     let total = batch["total"].as_u64().unwrap_or(0) as usize;
     let keys: Vec<String> = (0..total).map(|i| format!("result:{id}:{i}")).collect();
     // The host takes at most 1000 keys per batch call.
     let mut results = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(1000) {
-        match kv_batch::get_many(&bucket, chunk) {
-            Ok(mut found) => results.append(&mut found),
-            Err(e) => return unavailable("keyvalue", kv_error(e)),
-        }
+        results.append(&mut kv_batch::get_many(&bucket, chunk).map_err(kv_unavailable)?);
     }
     let (mut processed, mut flagged) = (0, 0);
     let mut records = Vec::with_capacity(if with_records { total } else { 0 });
@@ -247,29 +216,28 @@ pub fn status(id: &str, with_records: bool) -> Response {
     if with_records {
         answer["records"] = json!(records);
     }
-    Response::json(200, &answer)
+    Ok(Response::json(200, &answer))
 }
 
 /// `GET /api/clients/{_id}`: the client's basic data while its key lives
 /// (60 s after the upload), with the milliseconds it has left.
-pub fn client(id: &str) -> Response {
+pub fn client(id: &str) -> Result<Response, Error> {
     let id = corral_sdk::http::percent_decode(id);
-    let bucket = match store::open(&bucket_name()) {
-        Ok(b) => b,
-        Err(e) => return unavailable("keyvalue", kv_error(e)),
-    };
+    let bucket = store::open(&bucket_name()).map_err(kv_unavailable)?;
     let key = format!("client:{id}");
-    let (value, ttl) = match (bucket.get(&key), keyvalue_ext::ttl(&bucket, &key)) {
-        (Ok(v), Ok(t)) => (v, t),
-        (Err(e), _) | (_, Err(e)) => return unavailable("keyvalue", kv_error(e)),
-    };
+    // Both calls are made before either error is answered (the first one's).
+    let (value, ttl) = (bucket.get(&key), keyvalue_ext::ttl(&bucket, &key));
+    let (value, ttl) = (value.map_err(kv_unavailable)?, ttl.map_err(kv_unavailable)?);
     match value.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok()) {
-        Some(client) => Response::json(200, &json!({ "client": client, "ttl_ms": ttl })),
-        None => Response::error(
+        Some(client) => Ok(Response::json(
+            200,
+            &json!({ "client": client, "ttl_ms": ttl }),
+        )),
+        None => Err(Error::new(
             404,
             "unknown_client",
-            Some("_id"),
-            &format!("no cached data for client {id} (it expires 60 s after an upload)"),
-        ),
+            format!("no cached data for client {id} (it expires 60 s after an upload)"),
+        )
+        .with_field("_id")),
     }
 }

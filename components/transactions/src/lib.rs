@@ -17,19 +17,19 @@ mod batch;
 mod record;
 mod upload;
 
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::http::{Error, Handler, Request, Response};
 
 const PAGE: &str = include_str!("page.html");
 
 struct Transactions;
 
 impl Handler for Transactions {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, Error> {
         let path = request.path.trim_end_matches('/');
         match (request.method.as_str(), path) {
-            ("GET" | "HEAD", "" | "/transactions") => Response::html(200, PAGE),
+            ("GET" | "HEAD", "" | "/transactions") => Ok(Response::html(200, PAGE)),
             ("POST", "/api/transactions") => upload::accept(&request),
-            (_, "/api/transactions") => Response::method_not_allowed(&request.method, "POST"),
+            (_, "/api/transactions") => Err(Error::method_not_allowed(&request.method, "POST")),
             ("GET", _) if path.starts_with("/api/transactions/") => {
                 let with_records = request.query_param("records").as_deref() != Some("false");
                 batch::status(&path["/api/transactions/".len()..], with_records)
@@ -37,7 +37,7 @@ impl Handler for Transactions {
             ("GET", _) if path.starts_with("/api/clients/") => {
                 batch::client(&path["/api/clients/".len()..])
             }
-            _ => Response::not_found(&request.path),
+            _ => Err(Error::not_found(&request.path)),
         }
     }
 }

@@ -2,36 +2,36 @@
 //! upload), validate every record, then hand the batch to [`crate::batch`].
 //! Nothing is stored unless every record is valid.
 
-use corral_sdk::http::{Request, Response};
+use corral_sdk::http::{Error, Request, Response};
 use corral_sdk::{config, multipart};
 
 use crate::{batch, record};
 
 pub const DEFAULT_MAX_RECORDS: usize = 10_000;
 
-pub fn accept(request: &Request) -> Response {
+pub fn accept(request: &Request) -> Result<Response, Error> {
     let content_type = request.header("content-type").unwrap_or("application/json");
     let file: &[u8] = if content_type.starts_with("multipart/form-data") {
-        match multipart::file(content_type, &request.body) {
-            Ok(part) => part.body,
-            Err(problem) => return Response::error(400, "bad_upload", Some("file"), &problem),
-        }
+        multipart::file(content_type, &request.body)
+            .map_err(|problem| Error::bad_request("bad_upload", problem).with_field("file"))?
+            .body
     } else if content_type.starts_with("application/json") || content_type.starts_with("text/plain")
     {
         &request.body
     } else {
-        return Response::error(
+        return Err(Error::new(
             415,
             "unsupported_media_type",
-            Some("content-type"),
-            &format!("send application/json or a multipart/form-data file, not {content_type}"),
-        );
+            format!("send application/json or a multipart/form-data file, not {content_type}"),
+        )
+        .with_field("content-type"));
     };
     let max_records = config::get("max_records")
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_RECORDS);
     match record::validate(file, max_records) {
         Ok(records) => batch::submit(file, &records),
+        // Not an `Error`: the answer lists every problem beside the error.
         Err(problems) => {
             let records: std::collections::BTreeSet<_> = problems.iter().map(|p| p.index).collect();
             let mut response = serde_json::json!({
@@ -50,7 +50,7 @@ pub fn accept(request: &Request) -> Response {
                 response["error"]["code"] = "invalid_file".into();
                 response["error"]["message"] = problems[0].problem.clone().into();
             }
-            Response::json(400, &response)
+            Ok(Response::json(400, &response))
         }
     }
 }

@@ -29,7 +29,7 @@ mod rules;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use corral_sdk::queue_batch::{Delivery, Disposition, QueueBatchHandler};
+use corral_sdk::queue_batch::{Delivery, Disposition, Error, QueueBatchHandler};
 use corral_sdk::{blob, config, kv, log, time};
 use serde::Deserialize;
 use serde_json::json;
@@ -57,7 +57,9 @@ struct Worker;
 const RETRY_MS: u64 = 1_000;
 
 impl QueueBatchHandler for Worker {
-    fn handle_batch(deliveries: Vec<Delivery>) -> Vec<Disposition> {
+    /// Always `Ok`: a failure gets a disposition per message (retry for the
+    /// records, each after its own delay, reject for a malformed message).
+    fn handle_batch(deliveries: Vec<Delivery>) -> Result<Vec<Disposition>, Error> {
         let mut dispositions = vec![Disposition::Ack; deliveries.len()];
         let mut items = Vec::with_capacity(deliveries.len());
         for (position, delivery) in deliveries.iter().enumerate() {
@@ -78,7 +80,7 @@ impl QueueBatchHandler for Worker {
             }
         }
         if items.is_empty() {
-            return dispositions;
+            return Ok(dispositions);
         }
         let groups = by_upload_batch(&items);
         if let Err(problem) = process(&items, &groups) {
@@ -97,7 +99,7 @@ impl QueueBatchHandler for Worker {
                     Disposition::Retry(RETRY_MS * u64::from(item.delivery.attempt.min(30)));
             }
         }
-        dispositions
+        Ok(dispositions)
     }
 }
 
@@ -117,8 +119,9 @@ fn by_upload_batch<'a>(items: &'a [Item<'_>]) -> BTreeMap<&'a str, Vec<usize>> {
     groups
 }
 
-fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<(), String> {
-    let bucket = kv::open(&config::get_or("bucket", "transactions")).map_err(|e| e.to_string())?;
+/// Stores every result; an error (its reason logged) retries the records.
+fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<(), Error> {
+    let bucket = kv::open(&config::get_or("bucket", "transactions"))?;
     let now = time::now_millis();
     let mut flags: Vec<Vec<&'static str>> = items
         .iter()
@@ -130,8 +133,7 @@ fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<()
         }
     }
 
-    let container =
-        blob::open_or_create(&config::get_or("container", "transactions")).map_err(|e| e.0)?;
+    let container = blob::open_or_create(&config::get_or("container", "transactions"))?;
     let mut keys = Vec::with_capacity(items.len());
     for (batch, members) in groups {
         let object = object_name(batch, members.iter().map(|&n| items[n].event.index));
@@ -155,17 +157,17 @@ fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<()
             ));
         }
         let body = serde_json::to_vec(&json!({ "results": contents })).expect("serializable");
-        container.put(&object, &body).map_err(|e| e.0)?;
+        container.put(&object, &body)?;
         keys.extend(results);
         log_group(batch, &object, members, items, &flags);
     }
-    bucket.set_many(&keys).map_err(|e| e.to_string())?;
+    bucket.set_many(&keys)?;
     Ok(())
 }
 
 /// Whether each item's `_id` was seen within the repeat window by another
 /// message: two round trips for the whole batch.
-fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, String> {
+fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, kv::Error> {
     let window = config::get("repeat_window_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
@@ -185,16 +187,14 @@ fn repeats(bucket: &kv::Bucket, items: &[Item<'_>]) -> Result<Vec<bool>, String>
             )
         })
         .collect();
-    let first = bucket
-        .set_many_if_absent(&entries, Some(Duration::from_millis(window)))
-        .map_err(|e| e.to_string())?;
+    let first = bucket.set_many_if_absent(&entries, Some(Duration::from_millis(window)))?;
     let taken: Vec<usize> = (0..items.len()).filter(|&n| !first[n]).collect();
     let mut repeated = vec![false; items.len()];
     if taken.is_empty() {
         return Ok(repeated);
     }
     let keys: Vec<String> = taken.iter().map(|&n| entries[n].0.clone()).collect();
-    let holders = bucket.get_many(&keys).map_err(|e| e.to_string())?;
+    let holders = bucket.get_many(&keys)?;
     for (&n, holder) in taken.iter().zip(holders) {
         repeated[n] = holder.as_deref() != Some(entries[n].1.as_slice());
     }

@@ -43,27 +43,36 @@ impl ExchangeKind {
     /// RabbitMQ takes `user*` as the literal word `user*`; a wildcard that
     /// is not a whole word is far more likely a typo, so it is refused. A
     /// fanout exchange ignores keys: one given anyway would mislead.
-    pub fn check_binding_key(self, binding_key: &str) -> Result<(), String> {
+    pub fn check_binding_key(self, binding_key: &str) -> Result<(), BindingKeyError> {
         if binding_key.len() > MAX_KEY {
-            return Err(format!("is longer than {MAX_KEY} bytes"));
+            return Err(BindingKeyError::TooLong);
         }
         match self {
             Self::Direct => Ok(()),
             Self::Fanout if binding_key.is_empty() => Ok(()),
-            Self::Fanout => Err("a fanout exchange ignores keys: leave it out".into()),
+            Self::Fanout => Err(BindingKeyError::FanoutKey),
             Self::Topic => {
                 let partial = words(binding_key)
                     .any(|w| w != "*" && w != "#" && (w.contains('*') || w.contains('#')));
                 if partial {
-                    Err(format!(
-                        "{binding_key:?}: `*` and `#` must be whole dot-separated words"
-                    ))
+                    Err(BindingKeyError::PartialWildcard(binding_key.to_owned()))
                 } else {
                     Ok(())
                 }
             }
         }
     }
+}
+
+/// Why a binding key does not suit its exchange.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindingKeyError {
+    #[error("is longer than {MAX_KEY} bytes")]
+    TooLong,
+    #[error("a fanout exchange ignores keys: leave it out")]
+    FanoutKey,
+    #[error("{0:?}: `*` and `#` must be whole dot-separated words")]
+    PartialWildcard(String),
 }
 
 /// The words of a topic key; an empty key has none.

@@ -177,7 +177,9 @@ impl BrokerSettings {
                 exchange
                     .kind
                     .check_binding_key(&binding.key)
-                    .map_err(|problem| invalid(at(&format!("bindings[{j}].key")), problem))?;
+                    .map_err(|problem| {
+                        invalid(at(&format!("bindings[{j}].key")), problem.to_string())
+                    })?;
             }
         }
         Ok(())
@@ -186,19 +188,12 @@ impl BrokerSettings {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::config::Config;
 
     fn load(messaging: &str) -> Result<BrokerSettings, ConfigError> {
-        Config::from_toml(
-            &format!("[messaging]\n{messaging}"),
-            Path::new("/etc/corral"),
-            Path::new("corral.toml"),
-            &BTreeMap::new(),
-        )?
-        .section(crate::broker::SECTION)
+        Config::for_tests(&format!("[messaging]\n{messaging}"), &[])?
+            .section(crate::broker::SECTION)
     }
 
     fn error(messaging: &str) -> String {

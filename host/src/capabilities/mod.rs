@@ -130,6 +130,23 @@ where
     }
 }
 
+/// A grant's list of names (buckets, containers...): at least one, each
+/// passing `check`. Errors name the component and `field`.
+pub fn granted_names<E: std::fmt::Display>(
+    component: &ComponentConfig,
+    field: &str,
+    names: Vec<String>,
+    check: impl Fn(&str) -> Result<(), E>,
+) -> Result<std::collections::BTreeSet<String>, ConfigError> {
+    if names.is_empty() {
+        return Err(component.invalid(field, "is empty; name at least one"));
+    }
+    for name in &names {
+        check(name).map_err(|problem| component.invalid(field, problem))?;
+    }
+    Ok(names.into_iter().collect())
+}
+
 fn build<C: Capability>(host: &HostContext<'_>) -> anyhow::Result<C> {
     let settings = match C::SECTION {
         Some(section) => host.config.section::<C::Settings>(section)?,

@@ -298,6 +298,22 @@ impl Config {
         Ok(())
     }
 
+    /// Parses `text` as if it were `/etc/corral/corral.toml`, with `env` as
+    /// the environment: what unit tests across the host start from.
+    #[cfg(test)]
+    pub fn for_tests(text: &str, env: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::from_toml(
+            text,
+            Path::new("/etc/corral"),
+            Path::new("corral.toml"),
+            &env,
+        )
+    }
+
     /// Resolves a path written in the config relative to its folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         self.base_dir.join(path)
@@ -313,16 +329,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_toml(
-            text,
-            Path::new("/etc/corral"),
-            Path::new("corral.toml"),
-            &env,
-        )
+        Config::for_tests(text, env)
     }
 
     #[test]

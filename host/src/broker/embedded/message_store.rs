@@ -71,9 +71,21 @@ pub enum Next {
     },
 }
 
+/// Why a write to the queue file did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the queue file is closed")]
+    Closed,
+    #[error("the queue writer stopped")]
+    WriterStopped,
+    /// redb's error, as text: one failed commit answers every job in it.
+    #[error("writing the queue file failed: {0}")]
+    Failed(String),
+}
+
 struct Job {
     write: Write,
-    done: oneshot::Sender<Result<Option<u64>, String>>,
+    done: oneshot::Sender<Result<Option<u64>, WriteError>>,
 }
 
 pub struct MessageStore {
@@ -121,18 +133,16 @@ impl MessageStore {
     }
 
     /// Applies `write` durably. For `Promote`, returns the next due time.
-    pub async fn write(&self, write: Write) -> Result<Option<u64>, String> {
+    pub async fn write(&self, write: Write) -> Result<Option<u64>, WriteError> {
         let (done, result) = oneshot::channel();
         let sent = match self.jobs.lock().unwrap().as_ref() {
             Some(jobs) => jobs.send(Job { write, done }).is_ok(),
             None => false,
         };
         if !sent {
-            return Err("the queue file is closed".into());
+            return Err(WriteError::Closed);
         }
-        result
-            .await
-            .unwrap_or_else(|_| Err("the queue writer stopped".into()))
+        result.await.unwrap_or(Err(WriteError::WriterStopped))
     }
 
     /// The first message of `queue` from `seq` on that `skip` does not
@@ -243,9 +253,7 @@ fn write_loop(
             Err(error) => {
                 tracing::error!("writing the queue file failed: {error}");
                 for job in group {
-                    let _ = job
-                        .done
-                        .send(Err(format!("writing the queue file failed: {error}")));
+                    let _ = job.done.send(Err(WriteError::Failed(error.to_string())));
                 }
             }
         }

@@ -109,7 +109,7 @@ impl Embedded {
             .write(write)
             .await
             .map(drop)
-            .map_err(PublishError::Unavailable)
+            .map_err(|e| PublishError::Unavailable(e.to_string()))
     }
 }
 

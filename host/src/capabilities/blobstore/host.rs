@@ -6,7 +6,7 @@ use wasmtime::component::{Linker, Resource};
 
 use super::store::{Names, seconds};
 use super::values::{IncomingValue, OutgoingValue};
-use super::{BlobData, BlobView, Blobstore, Granted, names};
+use super::{BlobData, BlobError, BlobView, Blobstore, Granted, names};
 use crate::bindings::wasi::blobstore::blobstore as wit;
 use crate::bindings::wasi::blobstore::container::{
     self as wit_container, ContainerMetadata, Error, ObjectMetadata,
@@ -51,57 +51,68 @@ type Reply<T> = wasmtime::Result<Result<T, Error>>;
 impl wit::Host for BlobView<'_> {
     async fn create_container(&mut self, name: String) -> Reply<Resource<Container>> {
         if let Err(e) = self.blob.check_container(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         if let Err(e) = self.blob.store.create_container(&name).await {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         Ok(Ok(self.table.push(Container { name })?))
     }
 
     async fn get_container(&mut self, name: String) -> Reply<Resource<Container>> {
         if let Err(e) = self.blob.check_container(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         match self.blob.store.container_exists(&name).await {
             Ok(true) => Ok(Ok(self.table.push(Container { name })?)),
-            Ok(false) => Ok(Err(missing(&name))),
-            Err(e) => Ok(Err(e)),
+            Ok(false) => Ok(Err(missing(&name).into())),
+            Err(e) => Ok(Err(e.into())),
         }
     }
 
     async fn delete_container(&mut self, name: String) -> Reply<()> {
         if let Err(e) = self.blob.check_container(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
-        Ok(self.blob.store.delete_container(&name).await)
+        Ok(self
+            .blob
+            .store
+            .delete_container(&name)
+            .await
+            .map_err(String::from))
     }
 
     async fn container_exists(&mut self, name: String) -> Reply<bool> {
         if let Err(e) = self.blob.check_container(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         Ok(self
             .blob
             .store
             .container_created(&name)
             .await
-            .map(|c| c.is_some()))
+            .map(|c| c.is_some())
+            .map_err(String::from))
     }
 
     async fn copy_object(&mut self, src: ObjectId, dest: ObjectId) -> Reply<()> {
-        Ok(self.blob.copy(src, dest, false).await)
+        Ok(self.blob.copy(src, dest, false).await.map_err(String::from))
     }
 
     async fn move_object(&mut self, src: ObjectId, dest: ObjectId) -> Reply<()> {
-        Ok(self.blob.copy(src, dest, true).await)
+        Ok(self.blob.copy(src, dest, true).await.map_err(String::from))
     }
 }
 
 impl Granted {
     /// Copy and move: both ends granted and named properly, and the
     /// destination container must exist (the interface says so).
-    async fn copy(&self, src: ObjectId, dest: ObjectId, remove_source: bool) -> Result<(), Error> {
+    async fn copy(
+        &self,
+        src: ObjectId,
+        dest: ObjectId,
+        remove_source: bool,
+    ) -> Result<(), BlobError> {
         for id in [&src, &dest] {
             self.check_container(&id.container)?;
             names::check_object(&id.object)?;
@@ -128,8 +139,8 @@ impl BlobView<'_> {
     }
 }
 
-fn missing(container: &str) -> String {
-    format!("container {container:?} does not exist; create it with create-container")
+fn missing(container: &str) -> BlobError {
+    BlobError::NoContainer(container.to_owned())
 }
 
 /// Checks an object name, then runs `$body`; a bad name is the component's
@@ -137,8 +148,8 @@ fn missing(container: &str) -> String {
 macro_rules! checked {
     ($name:expr, $body:expr) => {
         match names::check_object($name) {
-            Ok(()) => Ok($body),
-            Err(e) => Ok(Err(e)),
+            Ok(()) => Ok($body.map_err(String::from)),
+            Err(e) => Ok(Err(e.into())),
         }
     };
 }
@@ -154,8 +165,8 @@ impl wit_container::HostContainer for BlobView<'_> {
         let name = self.container(&this)?;
         Ok(match self.blob.store.container_created(&name).await {
             Ok(Some(created_at)) => Ok(ContainerMetadata { name, created_at }),
-            Ok(None) => Err(missing(&name)),
-            Err(e) => Err(e),
+            Ok(None) => Err(missing(&name).into()),
+            Err(e) => Err(e.into()),
         })
     }
 
@@ -168,11 +179,11 @@ impl wit_container::HostContainer for BlobView<'_> {
     ) -> Reply<Resource<IncomingValue>> {
         let container = self.container(&this)?;
         if let Err(e) = names::check_object(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         match self.blob.store.get(&container, &name, start, end).await {
             Ok(bytes) => Ok(Ok(self.table.push(IncomingValue(bytes))?)),
-            Err(e) => Ok(Err(e)),
+            Err(e) => Ok(Err(e.into())),
         }
     }
 
@@ -184,10 +195,15 @@ impl wit_container::HostContainer for BlobView<'_> {
     ) -> Reply<()> {
         let container = self.container(&this)?;
         if let Err(e) = names::check_object(&name) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
         let bytes = self.table.get(&data)?.seal();
-        Ok(self.blob.store.put(&container, &name, bytes).await)
+        Ok(self
+            .blob
+            .store
+            .put(&container, &name, bytes)
+            .await
+            .map_err(String::from))
     }
 
     async fn list_objects(&mut self, this: Resource<Container>) -> Reply<Resource<ObjectNames>> {
@@ -210,9 +226,14 @@ impl wit_container::HostContainer for BlobView<'_> {
         let container = self.container(&this)?;
         // All or nothing: one bad name refuses the whole call.
         if let Some(e) = names.iter().find_map(|n| names::check_object(n).err()) {
-            return Ok(Err(e));
+            return Ok(Err(e.into()));
         }
-        Ok(self.blob.store.delete(&container, &names).await)
+        Ok(self
+            .blob
+            .store
+            .delete(&container, &names)
+            .await
+            .map_err(String::from))
     }
 
     async fn has_object(&mut self, this: Resource<Container>, name: String) -> Reply<bool> {
@@ -245,14 +266,19 @@ impl wit_container::HostContainer for BlobView<'_> {
                 Ok(None) => Err(format!(
                     "looking up {name:?} in container {container:?}: not found"
                 )),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         )
     }
 
     async fn clear(&mut self, this: Resource<Container>) -> Reply<()> {
         let container = self.container(&this)?;
-        Ok(self.blob.store.clear(&container).await)
+        Ok(self
+            .blob
+            .store
+            .clear(&container)
+            .await
+            .map_err(String::from))
     }
 
     async fn drop(&mut self, this: Resource<Container>) -> wasmtime::Result<()> {
@@ -274,7 +300,7 @@ impl wit_container::HostStreamObjectNames for BlobView<'_> {
             match store.next_name(&mut listing.names).await {
                 Ok(Some(name)) => names.push(name),
                 Ok(None) => listing.done = true,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(e.into())),
             }
         }
         Ok(Ok((names, listing.done)))
@@ -292,7 +318,7 @@ impl wit_container::HostStreamObjectNames for BlobView<'_> {
             match store.next_name(&mut listing.names).await {
                 Ok(Some(_)) => skipped += 1,
                 Ok(None) => listing.done = true,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(e.into())),
             }
         }
         Ok(Ok((skipped, listing.done)))

@@ -15,6 +15,7 @@
 //! `blobstore.timeout_ms` (`store`). Objects are written whole, never half
 //! (`values`).
 
+mod error;
 mod host;
 pub mod names;
 pub mod settings;
@@ -29,12 +30,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
+pub use error::BlobError;
 pub use host::{Container, ObjectNames};
 pub use settings::BlobstoreSettings;
 pub use store::BlobStore;
 pub use values::{IncomingValue, OutgoingValue};
 
-use super::{Capability, CapabilityView, HostContext};
+use super::{Capability, CapabilityView, HostContext, granted_names};
 use crate::config::ComponentConfig;
 
 /// The capability: the host's one store, shared by every component.
@@ -59,15 +61,15 @@ pub struct Granted {
 impl Granted {
     /// Refuses a badly formed or ungranted container name before any store
     /// call.
-    pub fn check_container(&self, name: &str) -> Result<(), String> {
+    pub fn check_container(&self, name: &str) -> Result<(), BlobError> {
         names::check_container(name)?;
         if self.containers.contains(name) {
             return Ok(());
         }
-        let granted: Vec<_> = self.containers.iter().collect();
-        Err(format!(
-            "container {name:?} is not granted to this component (grants.blobstore.containers = {granted:?})"
-        ))
+        Err(BlobError::NotGranted {
+            name: name.to_owned(),
+            granted: self.containers.iter().cloned().collect(),
+        })
     }
 }
 
@@ -86,21 +88,14 @@ impl Capability for Blobstore {
     }
 
     fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Granted> {
-        let context = |problem: String| {
-            anyhow::anyhow!(
-                "component {:?}: grants.blobstore.containers: {problem}",
-                component.name
-            )
-        };
-        if grant.containers.is_empty() {
-            return Err(context("name at least one container".into()));
-        }
-        for container in &grant.containers {
-            names::check_container(container).map_err(context)?;
-        }
         Ok(Granted {
             store: self.store.clone(),
-            containers: grant.containers.into_iter().collect(),
+            containers: granted_names(
+                component,
+                "grants.blobstore.containers",
+                grant.containers,
+                names::check_container,
+            )?,
         })
     }
 

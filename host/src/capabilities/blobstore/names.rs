@@ -8,6 +8,8 @@
 //! never touched. The same rules hold on every backend, so a component that
 //! works on the embedded store works on S3 too.
 
+use super::error::BlobError;
+
 /// Longest object name, in bytes (S3 keys stop at 1024 bytes, and the
 /// container prefix takes some of them).
 pub const MAX_OBJECT_NAME: usize = 900;
@@ -23,7 +25,7 @@ pub const MARKER: &str = ".corral-container";
 /// Checks a container name: 1 to 63 ASCII letters, digits, `-`, `_` or `.`,
 /// not starting with `.`. Containers are folders of the store, so their
 /// names are plain on every backend.
-pub fn check_container(name: &str) -> Result<(), String> {
+pub fn check_container(name: &str) -> Result<(), BlobError> {
     let problem = if name.is_empty() {
         Some("must not be empty".to_owned())
     } else if name.len() > MAX_CONTAINER_NAME {
@@ -36,19 +38,22 @@ pub fn check_container(name: &str) -> Result<(), String> {
             .map(|c| format!("has {c:?}; use letters, digits, \"-\", \"_\" and \".\""))
     };
     match problem {
-        Some(problem) => Err(format!("invalid container name {name:?}: {problem}")),
+        Some(problem) => Err(BlobError::InvalidContainer {
+            name: name.to_owned(),
+            problem,
+        }),
         None => Ok(()),
     }
 }
 
 /// Checks an object name. `/` separates folder-like parts, which must not
 /// be empty, `.` or `..`.
-pub fn check_object(name: &str) -> Result<(), String> {
+pub fn check_object(name: &str) -> Result<(), BlobError> {
     object_problem(name).map_or(Ok(()), |problem| {
-        Err(format!(
-            "invalid object name {:?}: {problem}",
-            shorten(name)
-        ))
+        Err(BlobError::InvalidObject {
+            name: shorten(name),
+            problem,
+        })
     })
 }
 
@@ -114,7 +119,7 @@ mod tests {
             check_container(ok).unwrap();
         }
         for bad in ["", ".hidden", "a/b", "..", "a b", "ação", &"x".repeat(64)] {
-            let err = check_container(bad).unwrap_err();
+            let err = check_container(bad).unwrap_err().to_string();
             assert!(err.contains("invalid container name"), "{err}");
         }
     }
@@ -147,7 +152,7 @@ mod tests {
             ("upload#12", "reserved"),
         ];
         for (bad, why) in cases {
-            let err = check_object(bad).unwrap_err();
+            let err = check_object(bad).unwrap_err().to_string();
             assert!(
                 err.contains("invalid object name") && err.contains(why),
                 "{bad:?}: {err}"
@@ -155,7 +160,9 @@ mod tests {
         }
         assert!(check_object(&"x".repeat(MAX_OBJECT_NAME + 1)).is_err());
         assert!(check_object(&format!("{}/b", "x".repeat(MAX_SEGMENT + 1))).is_err());
-        let long = check_object(&format!("../{}", "y".repeat(500))).unwrap_err();
+        let long = check_object(&format!("../{}", "y".repeat(500)))
+            .unwrap_err()
+            .to_string();
         assert!(long.len() < 200, "{long}");
     }
 }

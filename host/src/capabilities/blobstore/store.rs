@@ -12,9 +12,9 @@
 //! folders of them, so there an object cannot also be the folder of others
 //! (`a` and `a/b`): the second write fails with the file system's error.
 //!
-//! Every call is bounded by `timeout_ms`, and every failure becomes a
-//! sentence naming the operation, container and object, because that string
-//! is all a component gets (`wasi:blobstore` errors are strings).
+//! Every call is bounded by `timeout_ms`, and every failure is a
+//! [`BlobError`] naming the operation, container and object, because its
+//! text is all a component gets (`wasi:blobstore` errors are strings).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt as _};
 
+pub use super::error::BlobError;
 use super::names::MARKER;
 use super::settings::{Backend, BlobstoreSettings};
 
@@ -36,7 +37,7 @@ pub const MAX_VALUE_BYTES: u64 = 64 << 20;
 type What<'a> = &'a (dyn Fn() -> String + Send + Sync);
 
 /// A container's object names, fetched from the store as they are read.
-pub type Names = BoxStream<'static, Result<String, String>>;
+pub type Names = BoxStream<'static, Result<String, BlobError>>;
 
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
@@ -102,25 +103,28 @@ impl BlobStore {
         &self,
         what: What<'_>,
         call: impl Future<Output = object_store::Result<T>>,
-    ) -> Result<object_store::Result<T>, String> {
+    ) -> Result<object_store::Result<T>, BlobError> {
         tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| self.too_slow(what))
     }
 
-    fn too_slow(&self, what: What<'_>) -> String {
-        format!(
-            "{}: the {} store did not answer within {} ms",
-            what(),
-            self.backend,
-            self.timeout.as_millis()
-        )
+    fn too_slow(&self, what: What<'_>) -> BlobError {
+        BlobError::Timeout {
+            what: what(),
+            backend: self.backend,
+            ms: self.timeout.as_millis(),
+        }
     }
 
-    fn failed(&self, what: What<'_>, error: object_store::Error) -> String {
+    fn failed(&self, what: What<'_>, error: object_store::Error) -> BlobError {
         match error {
-            object_store::Error::NotFound { .. } => format!("{}: not found", what()),
-            e => format!("{}: the {} store failed: {e}", what(), self.backend),
+            object_store::Error::NotFound { .. } => BlobError::NotFound { what: what() },
+            source => BlobError::Store {
+                what: what(),
+                backend: self.backend,
+                source,
+            },
         }
     }
 
@@ -129,14 +133,14 @@ impl BlobStore {
         &self,
         what: What<'_>,
         call: impl Future<Output = object_store::Result<T>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, BlobError> {
         self.timed(what, call)
             .await?
             .map_err(|e| self.failed(what, e))
     }
 
     /// An object's metadata, `None` where it does not exist.
-    async fn head_key(&self, key: &Path, what: What<'_>) -> Result<Option<ObjectMeta>, String> {
+    async fn head_key(&self, key: &Path, what: What<'_>) -> Result<Option<ObjectMeta>, BlobError> {
         match self.timed(what, self.inner.head(key)).await? {
             Ok(meta) => Ok(Some(meta)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -145,7 +149,7 @@ impl BlobStore {
     }
 
     /// Creates a container; creating one that exists leaves it as it is.
-    pub async fn create_container(&self, container: &str) -> Result<(), String> {
+    pub async fn create_container(&self, container: &str) -> Result<(), BlobError> {
         let what = || format!("creating container {container:?}");
         let marker = self.key(container, MARKER);
         if self.head_key(&marker, &what).await?.is_none() {
@@ -156,7 +160,7 @@ impl BlobStore {
     }
 
     /// Whether a container exists, from memory once it was seen to.
-    pub async fn container_exists(&self, container: &str) -> Result<bool, String> {
+    pub async fn container_exists(&self, container: &str) -> Result<bool, BlobError> {
         if self.known.lock().unwrap().contains(container) {
             return Ok(true);
         }
@@ -170,7 +174,7 @@ impl BlobStore {
     /// When a container was created (Unix seconds), or `None` if it does not
     /// exist. A folder of objects put there by other means (say, uploaded
     /// to MinIO by hand) counts as a container too.
-    pub async fn container_created(&self, container: &str) -> Result<Option<u64>, String> {
+    pub async fn container_created(&self, container: &str) -> Result<Option<u64>, BlobError> {
         let what = || format!("looking up container {container:?}");
         if let Some(meta) = self.head_key(&self.key(container, MARKER), &what).await? {
             return Ok(Some(seconds(&meta)));
@@ -181,17 +185,17 @@ impl BlobStore {
     }
 
     /// Deletes a container with every object in it.
-    pub async fn delete_container(&self, container: &str) -> Result<(), String> {
+    pub async fn delete_container(&self, container: &str) -> Result<(), BlobError> {
         self.known.lock().unwrap().remove(container);
         self.delete_all(container, true).await
     }
 
     /// Deletes every object of a container, keeping the container.
-    pub async fn clear(&self, container: &str) -> Result<(), String> {
+    pub async fn clear(&self, container: &str) -> Result<(), BlobError> {
         self.delete_all(container, false).await
     }
 
-    async fn delete_all(&self, container: &str, with_marker: bool) -> Result<(), String> {
+    async fn delete_all(&self, container: &str, with_marker: bool) -> Result<(), BlobError> {
         let what = || format!("deleting the objects of container {container:?}");
         let marker = self.key(container, MARKER);
         let keys = self
@@ -207,7 +211,7 @@ impl BlobStore {
 
     /// Writes a whole object. Both stores write atomically (an S3 PUT; a
     /// temporary file renamed into place), so no reader sees half of it.
-    pub async fn put(&self, container: &str, object: &str, data: Bytes) -> Result<(), String> {
+    pub async fn put(&self, container: &str, object: &str, data: Bytes) -> Result<(), BlobError> {
         let what = || format!("writing {object:?} to container {container:?}");
         let key = self.key(container, object);
         self.run(&what, self.inner.put(&key, data.into()))
@@ -223,10 +227,13 @@ impl BlobStore {
         object: &str,
         start: u64,
         end: u64,
-    ) -> Result<Bytes, String> {
+    ) -> Result<Bytes, BlobError> {
         let what = || format!("reading {object:?} from container {container:?}");
         if start > end {
-            return Err(format!("{}: start {start} is after end {end}", what()));
+            return Err(BlobError::Invalid {
+                what: what(),
+                problem: format!("start {start} is after end {end}"),
+            });
         }
         let key = self.key(container, object);
         // The whole object is asked for without a range, so that empty
@@ -249,10 +256,12 @@ impl BlobStore {
         };
         let len = result.range.end - result.range.start;
         if len > MAX_VALUE_BYTES {
-            return Err(format!(
-                "{}: {len} bytes is more than one read may return ({MAX_VALUE_BYTES}); read it in ranges",
-                what()
-            ));
+            return Err(BlobError::Invalid {
+                what: what(),
+                problem: format!(
+                    "{len} bytes is more than one read may return ({MAX_VALUE_BYTES}); read it in ranges"
+                ),
+            });
         }
         self.run(&what, result.bytes()).await
     }
@@ -266,20 +275,26 @@ impl BlobStore {
         start: u64,
         error: object_store::Error,
         what: What<'_>,
-    ) -> Result<Bytes, String> {
+    ) -> Result<Bytes, BlobError> {
         match self.head_key(key, what).await? {
             Some(meta) if meta.size == 0 => Ok(Bytes::new()),
-            Some(meta) if start >= meta.size => Err(format!(
-                "{}: start {start} is past the end (the object has {} bytes)",
-                what(),
-                meta.size
-            )),
+            Some(meta) if start >= meta.size => Err(BlobError::Invalid {
+                what: what(),
+                problem: format!(
+                    "start {start} is past the end (the object has {} bytes)",
+                    meta.size
+                ),
+            }),
             _ => Err(self.failed(what, error)),
         }
     }
 
     /// An object's metadata, `None` if it does not exist.
-    pub async fn head(&self, container: &str, object: &str) -> Result<Option<ObjectMeta>, String> {
+    pub async fn head(
+        &self,
+        container: &str,
+        object: &str,
+    ) -> Result<Option<ObjectMeta>, BlobError> {
         let what = || format!("looking up {object:?} in container {container:?}");
         self.head_key(&self.key(container, object), &what).await
     }
@@ -297,16 +312,18 @@ impl BlobStore {
                     .as_ref()
                     .strip_prefix(&strip)
                     .map(str::to_owned)),
-                Err(e) => Err(format!(
-                    "listing container {container:?}: the {backend} store failed: {e}"
-                )),
+                Err(source) => Err(BlobError::Store {
+                    what: format!("listing container {container:?}"),
+                    backend,
+                    source,
+                }),
             })
             .try_filter_map(|name| std::future::ready(Ok(name.filter(|n| n != MARKER))))
             .boxed()
     }
 
     /// The next name of a listing, within the time limit.
-    pub async fn next_name(&self, names: &mut Names) -> Result<Option<String>, String> {
+    pub async fn next_name(&self, names: &mut Names) -> Result<Option<String>, BlobError> {
         let what = || "listing a container".to_owned();
         tokio::time::timeout(self.timeout, names.try_next())
             .await
@@ -314,7 +331,7 @@ impl BlobStore {
     }
 
     /// Deletes objects; missing ones are not an error.
-    pub async fn delete(&self, container: &str, objects: &[String]) -> Result<(), String> {
+    pub async fn delete(&self, container: &str, objects: &[String]) -> Result<(), BlobError> {
         let what = || match objects {
             [one] => format!("deleting {one:?} from container {container:?}"),
             many => format!(
@@ -338,7 +355,7 @@ impl BlobStore {
         src: (&str, &str),
         dest: (&str, &str),
         remove_source: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), BlobError> {
         let verb = if remove_source { "moving" } else { "copying" };
         let what = || {
             format!(

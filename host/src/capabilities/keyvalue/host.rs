@@ -64,7 +64,7 @@ impl KeyValueView<'_> {
 impl store::Host for KeyValueView<'_> {
     async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
         if let Err(problem) = validate::bucket_name(&identifier) {
-            return Ok(Err(Error::Other(problem)));
+            return Ok(Err(other(problem)));
         }
         if !self.grant.may_open(&identifier) {
             tracing::debug!(
@@ -377,7 +377,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("buckets is empty"), "{err}");
+        assert!(
+            err.contains("grants.keyvalue.buckets") && err.contains("is empty"),
+            "{err}"
+        );
         let err = kv
             .prepare(&component(), grant(&["ok", "a:b"]))
             .err()

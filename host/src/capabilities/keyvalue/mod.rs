@@ -45,7 +45,7 @@ use wasmtime::component::Linker;
 pub use backend::KeyValueStore;
 pub use settings::KeyValueSettings;
 
-use super::{Capability, CapabilityView, HostContext};
+use super::{Capability, CapabilityView, HostContext, granted_names};
 use crate::config::ComponentConfig;
 
 /// The host's key-value store, shared by every component granted it.
@@ -111,20 +111,14 @@ impl Capability for KeyValue {
     }
 
     fn prepare(&self, component: &ComponentConfig, grant: Grant) -> anyhow::Result<Prepared> {
-        let name = &component.name;
-        if grant.buckets.is_empty() {
-            anyhow::bail!(
-                "component {name:?}: grants.keyvalue.buckets is empty; name the buckets it may open"
-            );
-        }
-        for bucket in &grant.buckets {
-            validate::bucket_name(bucket).map_err(|problem| {
-                anyhow::anyhow!("component {name:?}: grants.keyvalue.buckets: {problem}")
-            })?;
-        }
         Ok(Prepared {
-            component: name.clone(),
-            buckets: grant.buckets.into_iter().collect(),
+            component: component.name.clone(),
+            buckets: granted_names(
+                component,
+                "grants.keyvalue.buckets",
+                grant.buckets,
+                validate::bucket_name,
+            )?,
             store: self.store.clone(),
         })
     }

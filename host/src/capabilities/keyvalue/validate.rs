@@ -29,22 +29,22 @@ pub const MAX_INDEX_CHANGES: usize = 10_000;
 pub const MAX_APPLY_BYTES: usize = 32 * 1024 * 1024;
 
 /// A bucket name: 1-64 of `A-Z a-z 0-9 _ - .`.
-pub fn bucket_name(name: &str) -> Result<(), String> {
+pub fn bucket_name(name: &str) -> Result<(), Failure> {
     if name.is_empty() {
-        return Err("bucket name is empty".into());
+        return Err(Failure::new("bucket name is empty"));
     }
     if name.len() > MAX_BUCKET_NAME {
-        return Err(format!(
+        return Err(Failure(format!(
             "bucket name {name:?} is longer than {MAX_BUCKET_NAME} characters"
-        ));
+        )));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
-        return Err(format!(
+        return Err(Failure(format!(
             "bucket name {name:?} contains {c:?}; use only letters, digits, '_', '-' and '.'"
-        ));
+        )));
     }
     Ok(())
 }

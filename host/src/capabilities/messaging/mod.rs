@@ -175,15 +175,12 @@ impl Publisher {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::Path;
-
     use super::*;
     use crate::config::Config;
 
     #[test]
     fn a_grant_naming_an_undeclared_exchange_refuses_the_deploy() {
-        let config = Config::from_toml(
+        let config = Config::for_tests(
             r#"
             [[messaging.exchanges]]
             name = "events"
@@ -195,9 +192,7 @@ mod tests {
             wasm = "c.wasm"
             routes = ["/c"]
             "#,
-            Path::new("/etc/corral"),
-            Path::new("corral.toml"),
-            &BTreeMap::new(),
+            &[],
         )
         .unwrap();
         let broker = Arc::new(LazyBroker::new(

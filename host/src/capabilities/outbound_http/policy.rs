@@ -14,10 +14,21 @@ pub struct HostPattern {
     port: Option<u16>,
 }
 
+/// Why an `allowed_hosts` entry is not a host pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("expected host or host:port, without scheme or path")]
+    NotAHost,
+    #[error("bad port {0:?}")]
+    BadPort(String),
+    #[error("a wildcard may only be a leading '*.'")]
+    BadWildcard,
+}
+
 impl HostPattern {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
         if text.contains("://") || text.contains('/') {
-            return Err("expected host or host:port, without scheme or path".into());
+            return Err(PatternError::NotAHost);
         }
         let (host, port) = match text.rsplit_once(':') {
             Some((host, _)) if !host.ends_with(']') && host.contains(':') => (text, None),
@@ -25,7 +36,7 @@ impl HostPattern {
                 host,
                 Some(
                     port.parse::<u16>()
-                        .map_err(|_| format!("bad port {port:?}"))?,
+                        .map_err(|_| PatternError::BadPort(port.to_owned()))?,
                 ),
             ),
             None => (text, None),
@@ -36,7 +47,7 @@ impl HostPattern {
             None => (host, false),
         };
         if host.is_empty() || host.contains('*') {
-            return Err("a wildcard may only be a leading '*.'".into());
+            return Err(PatternError::BadWildcard);
         }
         Ok(Self {
             host: host.to_ascii_lowercase(),

@@ -42,13 +42,9 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use std::path::Path;
 
     fn router(toml: &str) -> Router {
-        let config =
-            Config::from_toml(toml, Path::new("/"), Path::new("t.toml"), &BTreeMap::new()).unwrap();
-        Router::new(&config)
+        Router::new(&Config::for_tests(toml, &[]).unwrap())
     }
 
     #[test]

@@ -66,26 +66,35 @@ mod defaults {
 
 /// The most messages one batch call may carry.
 pub const MAX_BATCH_SIZE: u32 = 1_000;
+/// The longest a batch may wait for more messages.
+pub const MAX_BATCH_WAIT_MS: u64 = 10_000;
+
+/// Why a `queue` table is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueConfigError {
+    #[error("name must not be empty")]
+    EmptyName,
+    #[error("prefetch, concurrency and max_attempts must be at least 1")]
+    ZeroCount,
+    #[error("batch_size must be between 1 and {MAX_BATCH_SIZE}, not {0}")]
+    BatchSize(u32),
+    #[error("batch_wait_ms must be at most {MAX_BATCH_WAIT_MS}, not {0}")]
+    BatchWait(u64),
+}
 
 impl QueueConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), QueueConfigError> {
         if self.name.is_empty() {
-            return Err("name must not be empty".into());
+            return Err(QueueConfigError::EmptyName);
         }
         if self.prefetch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
-            return Err("prefetch, concurrency and max_attempts must be at least 1".into());
+            return Err(QueueConfigError::ZeroCount);
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
-            return Err(format!(
-                "batch_size must be between 1 and {MAX_BATCH_SIZE}, not {}",
-                self.batch_size
-            ));
+            return Err(QueueConfigError::BatchSize(self.batch_size));
         }
-        if self.batch_wait_ms > 10_000 {
-            return Err(format!(
-                "batch_wait_ms must be at most 10000, not {}",
-                self.batch_wait_ms
-            ));
+        if self.batch_wait_ms > MAX_BATCH_WAIT_MS {
+            return Err(QueueConfigError::BatchWait(self.batch_wait_ms));
         }
         Ok(())
     }
@@ -124,7 +133,7 @@ mod tests {
                 "batch_wait_ms must be at most 10000, not 10001",
             ),
         ] {
-            assert_eq!(parse(toml).validate(), Err(problem.to_owned()));
+            assert_eq!(parse(toml).validate().unwrap_err().to_string(), problem);
         }
     }
 }

@@ -34,14 +34,9 @@ pub async fn decide(
     deliveries: &[Delivery],
 ) -> Vec<Outcome> {
     let answers = match deployment {
-        None => vec![Err(format!("component {component:?} is not deployed")); deliveries.len()],
+        None => vec![Err(NoAnswer::NotDeployed(component.to_owned())); deliveries.len()],
         Some(deployment) => match &deployment.entrypoints.queue {
-            None => vec![
-                Err(format!(
-                    "component {component:?} does not export a queue handler"
-                ));
-                deliveries.len()
-            ],
+            None => vec![Err(NoAnswer::NoHandler(component.to_owned())); deliveries.len()],
             Some(QueueEntry::Batch(indices)) => {
                 match call_batch(registry, &deployment, indices, deliveries).await {
                     Ok(dispositions) => dispositions.into_iter().map(Ok).collect(),
@@ -65,7 +60,7 @@ pub async fn decide(
 }
 
 /// What the queue does with a message given the handler's answer.
-fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, String>) -> Outcome {
+fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, NoAnswer>) -> Outcome {
     let (delay, why) = match answer {
         Ok(Disposition::Ack) => return Outcome::Ack,
         Ok(Disposition::Reject(reason)) => {
@@ -75,7 +70,7 @@ fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, Strin
             Duration::from_millis(ms.min(config.max_retry_delay_ms)),
             "the handler asked to retry".to_owned(),
         ),
-        Err(why) => (backoff(config, attempt), why),
+        Err(why) => (backoff(config, attempt), why.to_string()),
     };
     if attempt >= config.max_attempts {
         return Outcome::DeadLetter(format!(
@@ -92,7 +87,7 @@ async fn call_one(
     deployment: &Arc<Deployment>,
     indices: &queue_handler::GuestIndices,
     delivery: &Delivery,
-) -> Result<Disposition, String> {
+) -> Result<Disposition, NoAnswer> {
     let argument = WitDelivery {
         queue: delivery.queue.clone(),
         message: delivery.message.clone().into(),
@@ -112,7 +107,7 @@ async fn call_batch(
     deployment: &Arc<Deployment>,
     indices: &queue_batch_handler::GuestIndices,
     deliveries: &[Delivery],
-) -> Result<Vec<Disposition>, String> {
+) -> Result<Vec<Disposition>, NoAnswer> {
     let argument: Vec<WitBatchDelivery> = deliveries
         .iter()
         .map(|delivery| WitBatchDelivery {
@@ -128,11 +123,10 @@ async fn call_batch(
     .await;
     let dispositions = result.map_err(|error| failed(deployment, &error))?;
     if dispositions.len() != deliveries.len() {
-        let why = format!(
-            "handle-batch returned {} dispositions for {} deliveries",
-            dispositions.len(),
-            deliveries.len()
-        );
+        let why = NoAnswer::WrongCount {
+            got: dispositions.len(),
+            expected: deliveries.len(),
+        };
         tracing::warn!(component = %deployment.component, version = deployment.version, "{why}");
         return Err(why);
     }
@@ -146,8 +140,23 @@ async fn call_batch(
         .collect())
 }
 
-fn failed(deployment: &Deployment, error: &wasmtime::Error) -> String {
-    failure::classify(&deployment.component, deployment.version, error).message
+fn failed(deployment: &Deployment, error: &wasmtime::Error) -> NoAnswer {
+    NoAnswer::Failed(failure::classify(&deployment.component, deployment.version, error).message)
+}
+
+/// Why a message got no disposition from its handler: each counts as a
+/// retry with the queue's back-off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NoAnswer {
+    #[error("component {0:?} is not deployed")]
+    NotDeployed(String),
+    #[error("component {0:?} does not export a queue handler")]
+    NoHandler(String),
+    /// The call failed (trap, timeout...): the classified message.
+    #[error("{0}")]
+    Failed(String),
+    #[error("handle-batch returned {got} dispositions for {expected} deliveries")]
+    WrongCount { got: usize, expected: usize },
 }
 
 /// `retry_delay_ms` doubled per attempt already made, at most
@@ -190,11 +199,11 @@ mod tests {
             "a handler's delay is capped"
         );
         assert_eq!(
-            outcome(&c, 2, Err("trapped".into())),
+            outcome(&c, 2, Err(NoAnswer::Failed("trapped".into()))),
             Outcome::Retry(Duration::from_millis(200))
         );
         assert!(matches!(
-            outcome(&c, 3, Err("trapped".into())),
+            outcome(&c, 3, Err(NoAnswer::Failed("trapped".into()))),
             Outcome::DeadLetter(reason) if reason.contains("gave up after 3 attempts") && reason.contains("trapped")
         ));
         assert_eq!(

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::{failure, invocation};
 use crate::runtime::Registry;
 use crate::shutdown::Shutdown;
-pub use schedule::Schedule;
+pub use schedule::{Schedule, ScheduleError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +37,7 @@ pub struct TimerConfig {
 }
 
 impl TimerConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ScheduleError> {
         Schedule::new(self).map(|_| ())
     }
 }

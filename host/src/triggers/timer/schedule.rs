@@ -15,12 +15,25 @@ pub enum Schedule {
     Cron(Box<Cron>),
 }
 
+/// Why a `timer` table gives no schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("set interval_ms or cron, not both")]
+    Both,
+    #[error("needs interval_ms or cron")]
+    Neither,
+    #[error("interval_ms must be at least 1")]
+    ZeroInterval,
+    #[error("cron {expr:?}: {problem}")]
+    Cron { expr: String, problem: String },
+}
+
 impl Schedule {
-    pub fn new(config: &TimerConfig) -> Result<Self, String> {
+    pub fn new(config: &TimerConfig) -> Result<Self, ScheduleError> {
         match (&config.interval_ms, &config.cron) {
-            (Some(_), Some(_)) => Err("set interval_ms or cron, not both".into()),
-            (None, None) => Err("needs interval_ms or cron".into()),
-            (Some(0), None) => Err("interval_ms must be at least 1".into()),
+            (Some(_), Some(_)) => Err(ScheduleError::Both),
+            (None, None) => Err(ScheduleError::Neither),
+            (Some(0), None) => Err(ScheduleError::ZeroInterval),
             (Some(ms), None) => Ok(Self::Every {
                 interval: Duration::from_millis(*ms),
                 immediate: config.immediate,
@@ -30,7 +43,10 @@ impl Schedule {
                 .build()
                 .parse(expr)
                 .map(|cron| Self::Cron(Box::new(cron)))
-                .map_err(|e| format!("cron {expr:?}: {e}")),
+                .map_err(|e| ScheduleError::Cron {
+                    expr: expr.clone(),
+                    problem: e.to_string(),
+                }),
         }
     }
 

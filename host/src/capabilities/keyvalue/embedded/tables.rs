@@ -25,19 +25,18 @@ pub const INDEX_SIZES: TableDefinition<(&str, &str), u64> = TableDefinition::new
 /// Opens (or creates) the file and its tables, so that read transactions
 /// always find them. redb locks the file: a second host on the same state
 /// directory gets an error here instead of corrupting it.
-pub fn open(path: &Path) -> Result<Database, String> {
-    let text = |e: &dyn std::fmt::Display| e.to_string();
+pub fn open(path: &Path) -> Result<Database, Failure> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| text(&e))?;
+        std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    let db = Database::create(path).map_err(|e| text(&e))?;
-    let txn = db.begin_write().map_err(|e| text(&e))?;
-    txn.open_table(ENTRIES).map_err(|e| text(&e))?;
-    txn.open_table(EXPIRIES).map_err(|e| text(&e))?;
-    txn.open_table(INDEX_ENTRIES).map_err(|e| text(&e))?;
-    txn.open_table(INDEX_MEMBERS).map_err(|e| text(&e))?;
-    txn.open_table(INDEX_SIZES).map_err(|e| text(&e))?;
-    txn.commit().map_err(|e| text(&e))?;
+    let db = Database::create(path).map_err(fail)?;
+    let txn = db.begin_write().map_err(fail)?;
+    txn.open_table(ENTRIES).map_err(fail)?;
+    txn.open_table(EXPIRIES).map_err(fail)?;
+    txn.open_table(INDEX_ENTRIES).map_err(fail)?;
+    txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+    txn.open_table(INDEX_SIZES).map_err(fail)?;
+    txn.commit().map_err(fail)?;
     Ok(db)
 }
 

@@ -15,12 +15,12 @@
 //! see how messages were grouped and follow each delivery.
 
 use corral_sdk::log;
-use corral_sdk::queue_batch::{Delivery, Disposition, QueueBatchHandler};
+use corral_sdk::queue_batch::{Delivery, Disposition, Error, QueueBatchHandler};
 
 struct Probe;
 
 impl QueueBatchHandler for Probe {
-    fn handle_batch(deliveries: Vec<Delivery>) -> Vec<Disposition> {
+    fn handle_batch(deliveries: Vec<Delivery>) -> Result<Vec<Disposition>, Error> {
         let ids: Vec<&str> = deliveries
             .iter()
             .map(|d| d.message.message_id.as_deref().unwrap_or("-"))
@@ -61,7 +61,7 @@ impl QueueBatchHandler for Probe {
         if short {
             dispositions.pop();
         }
-        dispositions
+        Ok(dispositions)
     }
 }
 

@@ -12,23 +12,23 @@
 //! - `queue-handler`: acknowledges every message at once, with no logging
 //!   and no other work: the queue trigger's own cost per message.
 
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::http::{self, Handler, Request, Response};
 use corral_sdk::kv;
-use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
+use corral_sdk::queue::{self, Delivery, Disposition, QueueHandler};
 use corral_sdk::wasip2::clocks::monotonic_clock;
 
 struct Probe;
 
 impl QueueHandler for Probe {
-    fn handle(_delivery: Delivery) -> Disposition {
-        Disposition::Ack
+    fn handle(_delivery: Delivery) -> Result<Disposition, queue::Error> {
+        Ok(Disposition::Ack)
     }
 }
 
 impl Handler for Probe {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, http::Error> {
         if request.path != "/bench/kv" {
-            return Response::not_found(&request.path);
+            return Err(http::Error::not_found(&request.path));
         }
         let number = |name: &str, default: u64| {
             request
@@ -43,10 +43,7 @@ impl Handler for Probe {
             number("start", 0),
         );
         let op = request.query_param("op").unwrap_or_else(|| "get".into());
-        let bucket = match kv::open("bench") {
-            Ok(bucket) => bucket,
-            Err(e) => return Response::error(e.http_status(), e.code(), None, &e.to_string()),
-        };
+        let bucket = kv::open("bench")?;
         let value = vec![b'v'; size];
         let names: Vec<String> = (0..n).map(|i| format!("k{}", (start + i) % keys)).collect();
         let mut ns = Vec::with_capacity(n as usize);
@@ -60,10 +57,10 @@ impl Handler for Probe {
             ns.push(monotonic_clock::now() - before);
             errors += u64::from(!ok);
         }
-        Response::json(
+        Ok(Response::json(
             200,
             &serde_json::json!({ "ops": n, "errors": errors, "ns": ns }),
-        )
+        ))
     }
 }
 

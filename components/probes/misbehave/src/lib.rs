@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::http::{Error, Handler, Request, Response};
 use corral_sdk::wasip2::clocks::monotonic_clock;
 
 struct Misbehave;
@@ -26,12 +26,12 @@ static STATIC_COUNT: AtomicU64 = AtomicU64::new(0);
 static HEAP_COUNT: std::sync::Mutex<Option<Box<u64>>> = std::sync::Mutex::new(None);
 
 impl Handler for Misbehave {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, Error> {
         let what = request
             .path
             .trim_start_matches("/misbehave")
             .trim_matches('/');
-        match what {
+        Ok(match what {
             "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
             "trap" => panic!("misbehaving on purpose"),
             "loop" => {
@@ -80,8 +80,8 @@ impl Handler for Misbehave {
                     }),
                 )
             }
-            other => Response::not_found(other),
-        }
+            other => return Err(Error::not_found(other)),
+        })
     }
 }
 

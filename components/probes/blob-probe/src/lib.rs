@@ -18,50 +18,44 @@
 //! Errors use the platform's JSON shape; a refused argument is named in
 //! `error.field`.
 
-use corral_sdk::blob::{self, Error};
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::blob;
+use corral_sdk::http::{Error, Handler, Request, Response};
 use serde_json::json;
 
 struct Probe;
 
 impl Handler for Probe {
-    fn handle(request: Request) -> Response {
-        route(&request).unwrap_or_else(|reply| reply)
+    fn handle(request: Request) -> Result<Response, Error> {
+        route(&request)
     }
 }
 
 corral_sdk::http_component!(Probe);
 
-type Reply = Result<Response, Response>;
-
-fn route(request: &Request) -> Reply {
-    let container = || param(request, "container");
-    let name = || param(request, "name");
+fn route(request: &Request) -> Result<Response, Error> {
+    let container = || request.required_query_param("container");
+    let name = || request.required_query_param("name");
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/blob/container") => {
             let c = container()?;
-            blob::create(&c).map_err(refused)?;
+            blob::create(&c)?;
             Ok(Response::json(201, &json!({ "container": c })))
         }
         ("GET", "/blob/container") => {
-            let exists = blob::exists(&container()?).map_err(refused)?;
+            let exists = blob::exists(&container()?)?;
             Ok(Response::json(200, &json!({ "exists": exists })))
         }
         ("DELETE", "/blob/container") => {
-            blob::delete_container(&container()?).map_err(refused)?;
+            blob::delete_container(&container()?)?;
             Ok(Response::json(200, &json!({ "deleted": true })))
         }
         ("GET", "/blob/list") => {
-            let objects = blob::open(&container()?)
-                .and_then(|c| c.list())
-                .map_err(refused)?;
+            let objects = blob::open(&container()?).and_then(|c| c.list())?;
             Ok(Response::json(200, &json!({ "objects": objects })))
         }
         ("PUT", "/blob/object") => {
             let (c, n) = (container()?, name()?);
-            blob::open(&c)
-                .and_then(|b| b.put(&n, &request.body))
-                .map_err(refused)?;
+            blob::open(&c).and_then(|b| b.put(&n, &request.body))?;
             Ok(Response::json(
                 201,
                 &json!({ "container": c, "name": n, "size": request.body.len() }),
@@ -70,12 +64,12 @@ fn route(request: &Request) -> Reply {
         ("GET", "/blob/object") => read(request, &container()?, &name()?),
         ("DELETE", "/blob/object") => {
             let (c, n) = (container()?, name()?);
-            blob::open(&c).and_then(|b| b.delete(&n)).map_err(refused)?;
+            blob::open(&c).and_then(|b| b.delete(&n))?;
             Ok(Response::json(200, &json!({ "deleted": true })))
         }
         ("GET", "/blob/info") => {
             let (c, n) = (container()?, name()?);
-            let info = blob::open(&c).and_then(|b| b.info(&n)).map_err(refused)?;
+            let info = blob::open(&c).and_then(|b| b.info(&n))?;
             Ok(Response::json(
                 200,
                 &json!({ "container": info.container, "name": info.name, "size": info.size, "created_at": info.created_at }),
@@ -85,8 +79,8 @@ fn route(request: &Request) -> Reply {
             let (c, n, to, to_name) = (
                 container()?,
                 name()?,
-                param(request, "to")?,
-                param(request, "as")?,
+                request.required_query_param("to")?,
+                request.required_query_param("as")?,
             );
             let moving = request.query_param("move").is_some();
             let done = if moving {
@@ -94,60 +88,30 @@ fn route(request: &Request) -> Reply {
             } else {
                 blob::copy((&c, &n), (&to, &to_name))
             };
-            done.map_err(refused)?;
+            done?;
             Ok(Response::json(
                 200,
                 &json!({ "container": to, "name": to_name, "moved": moving }),
             ))
         }
-        (_, path) => Err(Response::not_found(path)),
+        (_, path) => Err(Error::not_found(path)),
     }
 }
 
-fn read(request: &Request, container: &str, name: &str) -> Reply {
+fn read(request: &Request, container: &str, name: &str) -> Result<Response, Error> {
     let number = |key: &str, default: u64| match request.query_param(key) {
         None => Ok(default),
         Some(text) => text.parse::<u64>().map_err(|_| {
-            Response::error(
-                400,
-                "invalid",
-                Some(key),
-                &format!("{key} must be a number, not {text:?}"),
-            )
+            Error::bad_request("invalid", format!("{key} must be a number, not {text:?}"))
+                .with_field(key)
         }),
     };
     let (start, end) = (number("start", 0)?, number("end", u64::MAX)?);
-    let b = blob::open(container).map_err(refused)?;
+    let b = blob::open(container)?;
     let bytes = if request.query_param("stream").is_some() {
         b.get_streamed(name)
     } else {
         b.get_range(name, start, end)
     };
-    Ok(Response::new(
-        200,
-        "application/octet-stream",
-        bytes.map_err(refused)?,
-    ))
-}
-
-fn param(request: &Request, key: &str) -> Result<String, Response> {
-    request.query_param(key).ok_or_else(|| {
-        Response::error(
-            400,
-            "missing",
-            Some(key),
-            &format!("query parameter {key} is required"),
-        )
-    })
-}
-
-/// The host's refusal as the platform's JSON error.
-fn refused(error: Error) -> Response {
-    let (status, code) = match error.field() {
-        Some(_) if error.0.contains("is not granted") => (403, "not_granted"),
-        Some(_) => (400, "invalid"),
-        None if error.is_not_found() => (404, "not_found"),
-        None => (502, "blobstore"),
-    };
-    Response::error(status, code, error.field(), &error.0)
+    Ok(Response::new(200, "application/octet-stream", bytes?))
 }

@@ -15,22 +15,18 @@
 
 use std::time::Duration;
 
-use corral_sdk::http::{Handler, Request, Response, percent_decode};
+use corral_sdk::http::{Error, Handler, Request, Response, percent_decode};
 use corral_sdk::kv::{self, Bucket};
 use serde_json::json;
 
 struct Probe;
-
-fn kv_error(e: kv::Error) -> Response {
-    Response::error(e.http_status(), e.code(), None, &e.to_string())
-}
 
 fn handle_key(
     request: &Request,
     bucket: &Bucket,
     key: &str,
     action: Option<&str>,
-) -> Result<Response, kv::Error> {
+) -> Result<Response, Error> {
     let number = |name: &str| {
         request
             .query_param(name)
@@ -78,32 +74,23 @@ fn handle_key(
 }
 
 impl Handler for Probe {
-    fn handle(request: Request) -> Response {
-        let Some(segments) = request.segments_after("/kv") else {
-            return Response::not_found(&request.path);
-        };
+    fn handle(request: Request) -> Result<Response, Error> {
+        let not_found = || Error::not_found(&request.path);
+        let segments = request.segments_after("/kv").ok_or_else(not_found)?;
         let segments: Vec<String> = segments.iter().map(|s| percent_decode(s)).collect();
-        let Some(bucket_name) = segments.first() else {
-            return Response::not_found(&request.path);
-        };
-        let bucket = match kv::open(bucket_name) {
-            Ok(bucket) => bucket,
-            Err(e) => return kv_error(e),
-        };
-        let result = match (segments.get(1), segments.get(2), segments.len()) {
-            (None, _, _) if request.method == "GET" => bucket
-                .keys()
-                .collect::<Result<Vec<_>, _>>()
-                .map(|mut keys| {
-                    keys.sort();
-                    Response::json(200, &json!({ "keys": keys }))
-                }),
+        let bucket_name = segments.first().ok_or_else(not_found)?;
+        let bucket = kv::open(bucket_name)?;
+        match (segments.get(1), segments.get(2), segments.len()) {
+            (None, _, _) if request.method == "GET" => {
+                let mut keys = bucket.keys().collect::<Result<Vec<_>, _>>()?;
+                keys.sort();
+                Ok(Response::json(200, &json!({ "keys": keys })))
+            }
             (Some(key), action, 2 | 3) => {
                 handle_key(&request, &bucket, key, action.map(String::as_str))
             }
-            _ => Ok(Response::not_found(&request.path)),
-        };
-        result.unwrap_or_else(kv_error)
+            _ => Err(not_found()),
+        }
     }
 }
 

@@ -21,10 +21,10 @@
 //! component's messaging grant. With `exchange=E&key=K` instead of
 //! `queue=Q`, it publishes to exchange E with routing key K.
 
-use corral_sdk::http::{Handler, Request, Response};
+use corral_sdk::http::{self, Handler, Request, Response};
 use corral_sdk::log;
 use corral_sdk::messaging::{self, Message};
-use corral_sdk::queue::{Delivery, Disposition, QueueHandler};
+use corral_sdk::queue::{self, Delivery, Disposition, QueueHandler};
 
 struct Probe;
 
@@ -33,7 +33,7 @@ fn sleep_ms(ms: u64) {
 }
 
 impl QueueHandler for Probe {
-    fn handle(delivery: Delivery) -> Disposition {
+    fn handle(delivery: Delivery) -> Result<Disposition, queue::Error> {
         let message = &delivery.message;
         let body = message.body_text();
         let id = message.message_id.as_deref().unwrap_or("-");
@@ -75,23 +75,21 @@ impl QueueHandler for Probe {
         if label == "trap" {
             panic!("the message asked for a trap");
         }
-        disposition
+        Ok(disposition)
     }
 }
 
 impl Handler for Probe {
-    fn handle(request: Request) -> Response {
+    fn handle(request: Request) -> Result<Response, http::Error> {
         if request.method != "POST" || request.path != "/queue-probe/publish" {
-            return Response::not_found(&request.path);
+            return Err(http::Error::not_found(&request.path));
         }
         let exchange = request.query_param("exchange");
         let queue = request.query_param("queue");
         if exchange.is_none() && queue.is_none() {
-            return Response::error(
-                400,
-                "invalid",
-                Some("queue"),
-                "queue or exchange is required",
+            return Err(
+                http::Error::bad_request("invalid", "queue or exchange is required")
+                    .with_field("queue"),
             );
         }
         let key = request.query_param("key").unwrap_or_default();
@@ -111,16 +109,16 @@ impl Handler for Probe {
             _ => (0..count).map(|i| message(format!("{id}-{i}"))).collect(),
         };
         let queue = queue.unwrap_or_default();
-        let result = match (&exchange, batch.as_slice()) {
+        match (&exchange, batch.as_slice()) {
             (Some(exchange), [one]) => messaging::publish_to_exchange(exchange, &key, one),
             (Some(exchange), many) => messaging::publish_batch_to_exchange(exchange, &key, many),
             (None, [one]) => messaging::publish(&queue, one),
             (None, many) => messaging::publish_batch(&queue, many),
-        };
-        match result {
-            Ok(()) => Response::json(200, &serde_json::json!({ "published": count })),
-            Err(error) => Response::error(error.http_status(), error.code(), None, error.detail()),
-        }
+        }?;
+        Ok(Response::json(
+            200,
+            &serde_json::json!({ "published": count }),
+        ))
     }
 }
 
