@@ -242,7 +242,12 @@ fn cpu_seconds(pid: u32) -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -276,7 +281,11 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
                 };
                 let sent = Instant::now();
                 let (status, reply) = send(&client, "POST", &url, body).await?;
-                anyhow::ensure!(status == 201, "POST /logs answered {status}: {}", String::from_utf8_lossy(&reply));
+                anyhow::ensure!(
+                    status == 201,
+                    "POST /logs answered {status}: {}",
+                    String::from_utf8_lossy(&reply)
+                );
                 latencies.push(sent.elapsed());
             }
         }));
@@ -318,7 +327,11 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
             host.url
         );
         let (status, reply) = send(&client, "POST", &url, body.clone()).await?;
-        anyhow::ensure!(status == 200, "publish answered {status}: {}", String::from_utf8_lossy(&reply));
+        anyhow::ensure!(
+            status == 200,
+            "publish answered {status}: {}",
+            String::from_utf8_lossy(&reply)
+        );
     }
     let published = started.elapsed();
     let stats_url = format!(
@@ -330,11 +343,15 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
         let (status, reply) = send(&client, "GET", &stats_url, Vec::new()).await?;
         anyhow::ensure!(status == 200, "stats answered {status}");
         let stats: Value = serde_json::from_slice(&reply)?;
-        let total = stats["total"]["success"].as_u64().unwrap_or(0) + stats["total"]["failure"].as_u64().unwrap_or(0);
+        let total = stats["total"]["success"].as_u64().unwrap_or(0)
+            + stats["total"]["failure"].as_u64().unwrap_or(0);
         if total as usize >= messages * per_message {
             break started.elapsed();
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "queue ingest: {total} stored after 600 s");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "queue ingest: {total} stored after 600 s"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let queue_rate = (messages * per_message) as f64 / stored_all.as_secs_f64();
@@ -352,17 +369,38 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     let mut returned = 0u64;
     let mut by_shape: [Vec<Duration>; 3] = Default::default();
     for i in 0..queries {
-        let result = if qr.below(4) == 0 { "failure" } else { "success" };
+        let result = if qr.below(4) == 0 {
+            "failure"
+        } else {
+            "success"
+        };
         let query = match i % 3 {
-            0 => format!("service={}&action={}&result={result}", service(qr.below(SERVICES)), action(qr.below(ACTIONS))),
-            1 => format!("user_id={}&action={}&result={result}", user(qr.below(USERS)), action(qr.below(ACTIONS))),
-            _ => format!("service={}&user_id={}&action={}", service(qr.below(SERVICES)), user(qr.below(USERS)), action(qr.below(ACTIONS))),
+            0 => format!(
+                "service={}&action={}&result={result}",
+                service(qr.below(SERVICES)),
+                action(qr.below(ACTIONS))
+            ),
+            1 => format!(
+                "user_id={}&action={}&result={result}",
+                user(qr.below(USERS)),
+                action(qr.below(ACTIONS))
+            ),
+            _ => format!(
+                "service={}&user_id={}&action={}",
+                service(qr.below(SERVICES)),
+                user(qr.below(USERS)),
+                action(qr.below(ACTIONS))
+            ),
         };
         let url = format!("{}/logs?{query}&limit=50", host.url);
         let sent = Instant::now();
         let (status, reply) = send(&client, "GET", &url, Vec::new()).await?;
         let took = sent.elapsed();
-        anyhow::ensure!(status == 200, "GET /logs answered {status}: {}", String::from_utf8_lossy(&reply));
+        anyhow::ensure!(
+            status == 200,
+            "GET /logs answered {status}: {}",
+            String::from_utf8_lossy(&reply)
+        );
         let page: Value = serde_json::from_slice(&reply)?;
         returned += page["count"].as_u64().unwrap_or(0);
         scanned.push(page["scanned"].as_u64().unwrap_or(0));
@@ -371,7 +409,11 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     }
     latencies.sort();
     scanned.sort();
-    let shape_names = ["service+action+result", "user+action+result", "service+user+action"];
+    let shape_names = [
+        "service+action+result",
+        "user+action+result",
+        "service+user+action",
+    ];
     let shapes: serde_json::Map<String, Value> = by_shape
         .iter_mut()
         .zip(shape_names)
@@ -487,6 +529,9 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("{}", serde_json::to_string_pretty(&json!({ "cpus": cpus, "runs": runs }))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "cpus": cpus, "runs": runs }))?
+    );
     Ok(())
 }

@@ -159,8 +159,14 @@ async fn the_log_viewer_filters_pages_charts_and_tails() {
             })
         })
         .collect();
-    let reply = crate::logger::post_json(&http, &host.url("/logs"), &serde_json::json!(records)).await;
-    assert_eq!(reply.status, 201, "{:?}", String::from_utf8_lossy(&reply.body));
+    let reply =
+        crate::logger::post_json(&http, &host.url("/logs"), &serde_json::json!(records)).await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let mut newest_first: Vec<String> = reply.json()["records"]
         .as_array()
         .unwrap()
@@ -173,7 +179,10 @@ async fn the_log_viewer_filters_pages_charts_and_tails() {
     let url = host.url("/logs/");
     let shot_path = shot.to_str().unwrap().to_owned();
     let seen = tokio::task::spawn_blocking(move || {
-        run_script("logs.mjs", &[&url, &shot_path, "web", "failure", "tail-svc"])
+        run_script(
+            "logs.mjs",
+            &[&url, &shot_path, "web", "failure", "tail-svc"],
+        )
     })
     .await
     .unwrap();
@@ -181,34 +190,78 @@ async fn the_log_viewer_filters_pages_charts_and_tails() {
     assert_eq!(seen["title"], "Logs — viewer");
     let initial = &seen["initial"];
     assert_eq!(initial["rows"], 40, "{initial}");
-    let times: Vec<&str> = initial["times"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let times: Vec<&str> = initial["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
-    assert_eq!((initial["totalSuccess"].as_str(), initial["totalFailure"].as_str()), (Some("32"), Some("8")));
+    assert_eq!(
+        (
+            initial["totalSuccess"].as_str(),
+            initial["totalFailure"].as_str()
+        ),
+        (Some("32"), Some("8"))
+    );
     let bar_sum = |bars: &serde_json::Value, result: &str| -> u64 {
-        bars.as_array().unwrap().iter().filter(|b| b["result"] == result).map(|b| b["count"].as_u64().unwrap()).sum()
+        bars.as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["result"] == result)
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum()
     };
-    assert_eq!((bar_sum(&initial["bars"], "success"), bar_sum(&initial["bars"], "failure")), (32, 8));
+    assert_eq!(
+        (
+            bar_sum(&initial["bars"], "success"),
+            bar_sum(&initial["bars"], "failure")
+        ),
+        (32, 8)
+    );
 
     // web and failure: i in {0, 10, 20, 30}.
     let filtered = &seen["filtered"];
-    assert_eq!(filtered["services"], serde_json::json!(["web"]), "{filtered}");
+    assert_eq!(
+        filtered["services"],
+        serde_json::json!(["web"]),
+        "{filtered}"
+    );
     assert_eq!(filtered["results"], serde_json::json!(["failure"]));
     assert_eq!(filtered["rows"], 4);
-    assert_eq!((filtered["totalSuccess"].as_str(), filtered["totalFailure"].as_str()), (Some("0"), Some("4")));
+    assert_eq!(
+        (
+            filtered["totalSuccess"].as_str(),
+            filtered["totalFailure"].as_str()
+        ),
+        (Some("0"), Some("4"))
+    );
     assert_eq!(bar_sum(&filtered["bars"], "failure"), 4);
 
     let pages = &seen["pages"];
-    let list = |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect() };
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    };
     assert_eq!(list(&pages["first"]), newest_first[..10].to_vec());
     assert_eq!(list(&pages["second"]), newest_first[10..20].to_vec());
     assert_eq!(pages["back"], pages["first"]);
-    assert!(pages["status"].as_str().unwrap().contains("page 2"), "{pages}");
+    assert!(
+        pages["status"].as_str().unwrap().contains("page 2"),
+        "{pages}"
+    );
 
     let tail = &seen["tail"];
     assert_eq!(tail["posted"]["status"], 201);
     assert_eq!(tail["topService"], "tail-svc");
     assert_eq!(tail["fresh"], 1);
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
 }

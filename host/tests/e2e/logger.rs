@@ -18,7 +18,9 @@ pub enum Backends {
     Embedded,
     /// Redis and RabbitMQ on this machine, under a fresh prefix whose keys
     /// and queues are deleted when the value is dropped.
-    Real { prefix: String },
+    Real {
+        prefix: String,
+    },
 }
 
 impl Backends {
@@ -76,18 +78,35 @@ grants.messaging = {{ publish = ["logs"] }}
     )
 }
 
-pub async fn send(http: &Http, method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+pub async fn send(
+    http: &Http,
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Reply {
     let mut request = http::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
-    http.send(request.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
-        .await
-        .unwrap()
+    http.send(
+        request
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn post_json(http: &Http, url: &str, body: &Value) -> Reply {
-    send(http, "POST", url, Some("application/json"), body.to_string().as_bytes()).await
+    send(
+        http,
+        "POST",
+        url,
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+    .await
 }
 
 fn ok(reply: &Reply, status: u16) -> Value {
@@ -140,7 +159,13 @@ fn ids(records: &[Value]) -> Vec<String> {
 }
 
 /// Polls `GET /logs?<query>` until it has `n` records (following pages).
-pub async fn wait_for(http: &Http, host: &Host, query: &str, n: usize, within: Duration) -> Vec<Value> {
+pub async fn wait_for(
+    http: &Http,
+    host: &Host,
+    query: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<Value> {
     let deadline = Instant::now() + within;
     loop {
         let found = all_pages(http, host, query, 1000).await;
@@ -186,7 +211,10 @@ async fn writes_reads_and_refusals(backends: Backends) {
     let at = chrono::DateTime::parse_from_rfc3339(stored["timestamp"].as_str().unwrap())
         .unwrap()
         .timestamp_millis();
-    assert!(at >= before - 1 && at <= chrono::Utc::now().timestamp_millis(), "{stored}");
+    assert!(
+        at >= before - 1 && at <= chrono::Utc::now().timestamp_millis(),
+        "{stored}"
+    );
     assert_eq!(stored["service"], "user_service");
     let got = ok(&http.get(&host.url(&format!("/logs/{id}"))).await, 200);
     assert_eq!(got, stored);
@@ -200,64 +228,139 @@ async fn writes_reads_and_refusals(backends: Backends) {
     ]);
     let created = ok(&post_json(&http, &host.url("/logs"), &batch).await, 201);
     assert_eq!(created["count"], 2);
-    assert_eq!(created["records"][0]["timestamp"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        created["records"][0]["timestamp"],
+        "2026-01-01T00:00:00.000Z"
+    );
     assert_eq!(created["records"][0]["cause"], "title is required");
     assert_eq!(created["records"][1]["latency_ms"], 1.5);
     assert_eq!(created["ids"][1], created["records"][1]["id"]);
     let listed = all_pages(&http, &host, "", 50).await;
     assert_eq!(listed.len(), 3);
-    assert_eq!(listed[0]["id"], id.as_str(), "newest first");
+    // Newest first: the access record (stamped on arrival), the seed's
+    // record, then the one from 2026-01-01.
+    assert_eq!(listed[0]["id"], created["ids"][1]);
+    assert_eq!(listed[1]["id"], id.as_str());
     assert_eq!(listed[2]["id"], created["ids"][0]);
 
     // Refusals: nothing half-written.
     let url = host.url("/logs");
-    let reply = send(&http, "POST", &host.url("/log"), Some("text/plain"), seed.to_string().as_bytes()).await;
+    let reply = send(
+        &http,
+        "POST",
+        &host.url("/log"),
+        Some("text/plain"),
+        seed.to_string().as_bytes(),
+    )
+    .await;
     refused(&reply, 415, "content-type");
     let reply = send(&http, "POST", &url, None, b"[]").await;
     refused(&reply, 415, "content-type");
-    let reply = send(&http, "POST", &url, Some("application/json"), b"[{\"service\":").await;
+    let reply = send(
+        &http,
+        "POST",
+        &url,
+        Some("application/json"),
+        b"[{\"service\":",
+    )
+    .await;
     refused(&reply, 400, "body");
     refused(&post_json(&http, &url, &json!([])).await, 400, "body");
     refused(&post_json(&http, &url, &seed).await, 400, "body");
-    refused(&post_json(&http, &host.url("/log"), &json!([seed])).await, 400, "body");
-    let mut five: Vec<Value> = (0..5).map(|i| record("svc", "u", "a", "success", T0 + i)).collect();
+    refused(
+        &post_json(&http, &host.url("/log"), &json!([seed])).await,
+        400,
+        "body",
+    );
+    let mut five: Vec<Value> = (0..5)
+        .map(|i| record("svc", "u", "a", "success", T0 + i))
+        .collect();
     five[3]["service"] = json!("");
-    let json = refused(&post_json(&http, &url, &json!(five)).await, 400, "[3].service");
-    assert!(json["error"]["message"].as_str().unwrap().contains("must not be empty"), "{json}");
+    let json = refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[3].service",
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must not be empty"),
+        "{json}"
+    );
     five[3]["service"] = json!("svc");
     five[1].as_object_mut().unwrap().remove("action");
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[1].action");
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[1].action",
+    );
     five[1]["action"] = json!("a");
     five[4]["result"] = json!("maybe");
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[4].result");
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[4].result",
+    );
     five[4]["result"] = json!("success");
     five[0]["timestamp"] = json!("31/12/2025");
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[0].timestamp");
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[0].timestamp",
+    );
     five[0]["timestamp"] = json!(rfc3339(T0));
     five[2]["id"] = json!("01ARZ3NDEKTSV4RRFFQ69G5FAV");
     refused(&post_json(&http, &url, &json!(five)).await, 400, "[2].id");
     five[2].as_object_mut().unwrap().remove("id");
     five[2]["user_id"] = json!("");
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[2].user_id");
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[2].user_id",
+    );
     five[2]["user_id"] = json!(42);
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[2].user_id");
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[2].user_id",
+    );
     five[2]["user_id"] = json!("x".repeat(129));
-    refused(&post_json(&http, &url, &json!(five)).await, 400, "[2].user_id");
-    let too_many: Vec<Value> = (0..1001).map(|i| record("s", "u", "a", "success", T0 + i)).collect();
+    refused(
+        &post_json(&http, &url, &json!(five)).await,
+        400,
+        "[2].user_id",
+    );
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| record("s", "u", "a", "success", T0 + i))
+        .collect();
     refused(&post_json(&http, &url, &json!(too_many)).await, 400, "body");
-    assert_eq!(all_pages(&http, &host, "", 50).await.len(), 3, "no refused record was stored");
+    assert_eq!(
+        all_pages(&http, &host, "", 50).await.len(),
+        3,
+        "no refused record was stored"
+    );
 
     // Queries that make no sense are refused, naming the parameter.
-    let get = |q: &str| http.get(&host.url(&format!("/logs?{q}")));
+    let get = async |q: &str| http.get(&host.url(&format!("/logs?{q}"))).await;
     refused(&get("user=1").await, 400, "user");
     refused(&get("limit=0").await, 400, "limit");
     refused(&get("limit=1001").await, 400, "limit");
     refused(&get("cursor=nonsense").await, 400, "cursor");
     refused(&get("from=yesterday").await, 400, "from");
     refused(&get("result=ok").await, 400, "result");
-    refused(&get("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z").await, 400, "from");
+    refused(
+        &get("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z").await,
+        400,
+        "from",
+    );
     refused(&get("service=a&service=b").await, 400, "service");
-    let json = ok(&http.get(&host.url("/logs/01ARZ3NDEKTSV4RRFFQ69G5FAV")).await, 404);
+    let json = ok(
+        &http
+            .get(&host.url("/logs/01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+            .await,
+        404,
+    );
     assert_eq!(json["error"]["code"], "not_found");
     ok(&http.get(&host.url("/logs/not-an-id")).await, 404);
     let reply = send(&http, "PUT", &url, Some("application/json"), b"{}").await;
@@ -278,11 +381,20 @@ async fn filters_and_pages_match_a_model(backends: Backends) {
         // Pairs of records share a timestamp: ties in every index.
         let at = T0 + (i / 2) * 6_000;
         let result = if i % 7 == 0 { "failure" } else { "success" };
-        all.push(record(services[(i % 3) as usize], &format!("u{}", i % 10), actions[(i % 4) as usize], result, at));
+        all.push(record(
+            services[(i % 3) as usize],
+            &format!("u{}", i % 10),
+            actions[(i % 4) as usize],
+            result,
+            at,
+        ));
     }
     let mut stored = Vec::new();
     for chunk in all.chunks(250) {
-        let created = ok(&post_json(&http, &host.url("/logs"), &json!(chunk)).await, 201);
+        let created = ok(
+            &post_json(&http, &host.url("/logs"), &json!(chunk)).await,
+            201,
+        );
         stored.extend(created["records"].as_array().unwrap().iter().cloned());
     }
     // The model: newest first, by (timestamp, id) descending.
@@ -296,39 +408,80 @@ async fn filters_and_pages_match_a_model(backends: Backends) {
     let to = T0 + 40 * 60_000;
     let cases: Vec<(String, Box<dyn Fn(&Value) -> bool>)> = vec![
         (String::new(), Box::new(|_| true)),
-        ("service=gateway".into(), Box::new(|r| r["service"] == "gateway")),
-        ("result=failure".into(), Box::new(|r| r["result"] == "failure")),
-        ("user_id=u3&action=get".into(), Box::new(|r| r["user_id"] == "u3" && r["action"] == "get")),
+        (
+            "service=gateway".into(),
+            Box::new(|r| r["service"] == "gateway"),
+        ),
+        (
+            "result=failure".into(),
+            Box::new(|r| r["result"] == "failure"),
+        ),
+        (
+            "user_id=u3&action=get".into(),
+            Box::new(|r| r["user_id"] == "u3" && r["action"] == "get"),
+        ),
         (
             "service=user_service&action=create&result=success".into(),
-            Box::new(|r| r["service"] == "user_service" && r["action"] == "create" && r["result"] == "success"),
+            Box::new(|r| {
+                r["service"] == "user_service"
+                    && r["action"] == "create"
+                    && r["result"] == "success"
+            }),
         ),
         (
-            format!("service=event_service&user_id=u1&from={}&to={}", rfc3339(from), rfc3339(to)),
-            Box::new(move |r| r["service"] == "event_service" && r["user_id"] == "u1" && (from..=to).contains(&ms(r))),
+            format!(
+                "service=event_service&user_id=u1&from={}&to={}",
+                rfc3339(from),
+                rfc3339(to)
+            ),
+            Box::new(move |r| {
+                r["service"] == "event_service"
+                    && r["user_id"] == "u1"
+                    && (from..=to).contains(&ms(r))
+            }),
         ),
-        (format!("from={from}&to={to}"), Box::new(move |r| (from..=to).contains(&ms(r)))),
+        (
+            format!("from={from}&to={to}"),
+            Box::new(move |r| (from..=to).contains(&ms(r))),
+        ),
         ("service=nobody".into(), Box::new(|_| false)),
-        ("service=gateway&user_id=u2&action=delete&result=failure".into(), Box::new(|r| {
-            r["service"] == "gateway" && r["user_id"] == "u2" && r["action"] == "delete" && r["result"] == "failure"
-        })),
+        (
+            "service=gateway&user_id=u2&action=delete&result=failure".into(),
+            Box::new(|r| {
+                r["service"] == "gateway"
+                    && r["user_id"] == "u2"
+                    && r["action"] == "delete"
+                    && r["result"] == "failure"
+            }),
+        ),
     ];
     for (query, keep) in &cases {
         let expected: Vec<Value> = stored.iter().filter(|r| keep(r)).cloned().collect();
         for limit in [7, 1000] {
             let got = all_pages(&http, &host, query, limit).await;
-            assert_eq!(ids(&got), ids(&expected), "GET /logs?{query} in pages of {limit}");
+            assert_eq!(
+                ids(&got),
+                ids(&expected),
+                "GET /logs?{query} in pages of {limit}"
+            );
         }
     }
     // Every page of a filtered query is full but the last.
-    let page = ok(&http.get(&host.url("/logs?service=gateway&limit=13")).await, 200);
+    let page = ok(
+        &http.get(&host.url("/logs?service=gateway&limit=13")).await,
+        200,
+    );
     assert_eq!(page["count"], 13);
     assert!(page["next_cursor"].is_string());
 
     // Stats: per minute and result, over the hour.
     let stats = ok(
         &http
-            .get(&host.url(&format!("/logs/stats?from={}&to={}&bucket=60", T0, T0 + 3_600_000 - 1)))
+            .get(&host.url(&format!(
+                "/logs/stats?from={}&to={}&bucket=60",
+                T0,
+                T0 + 3_600_000 - 1
+            )))
             .await,
         200,
     );
@@ -337,24 +490,65 @@ async fn filters_and_pages_match_a_model(backends: Backends) {
     assert_eq!(stats["complete"], true);
     for (n, bucket) in buckets.iter().enumerate() {
         let in_minute = |r: &&Value| (ms(r) - T0) / 60_000 == n as i64;
-        let success = stored.iter().filter(in_minute).filter(|r| r["result"] == "success").count();
-        let failure = stored.iter().filter(in_minute).filter(|r| r["result"] == "failure").count();
-        assert_eq!((bucket["success"].as_u64().unwrap(), bucket["failure"].as_u64().unwrap()), (success as u64, failure as u64), "minute {n}: {bucket}");
+        let success = stored
+            .iter()
+            .filter(in_minute)
+            .filter(|r| r["result"] == "success")
+            .count();
+        let failure = stored
+            .iter()
+            .filter(in_minute)
+            .filter(|r| r["result"] == "failure")
+            .count();
+        assert_eq!(
+            (
+                bucket["success"].as_u64().unwrap(),
+                bucket["failure"].as_u64().unwrap()
+            ),
+            (success as u64, failure as u64),
+            "minute {n}: {bucket}"
+        );
     }
-    assert_eq!(stats["total"]["success"].as_u64().unwrap() + stats["total"]["failure"].as_u64().unwrap(), 600);
+    assert_eq!(
+        stats["total"]["success"].as_u64().unwrap() + stats["total"]["failure"].as_u64().unwrap(),
+        600
+    );
     // With filters, counted by walking an index: the same numbers.
     let stats = ok(
         &http
-            .get(&host.url(&format!("/logs/stats?from={}&to={}&bucket=600&service=gateway&user_id=u5", T0, T0 + 3_600_000 - 1)))
+            .get(&host.url(&format!(
+                "/logs/stats?from={}&to={}&bucket=600&service=gateway&user_id=u5",
+                T0,
+                T0 + 3_600_000 - 1
+            )))
             .await,
         200,
     );
     let gateway_u5 = |r: &&Value| r["service"] == "gateway" && r["user_id"] == "u5";
-    let total = stats["total"]["success"].as_u64().unwrap() + stats["total"]["failure"].as_u64().unwrap();
-    assert_eq!(total, stored.iter().filter(gateway_u5).count() as u64, "{stats}");
+    let total =
+        stats["total"]["success"].as_u64().unwrap() + stats["total"]["failure"].as_u64().unwrap();
+    assert_eq!(
+        total,
+        stored.iter().filter(gateway_u5).count() as u64,
+        "{stats}"
+    );
     assert_eq!(stats["buckets"].as_array().unwrap().len(), 6);
-    refused(&http.get(&host.url("/logs/stats?bucket=0")).await, 400, "bucket");
-    refused(&http.get(&host.url(&format!("/logs/stats?from={}&to={}&bucket=1", T0, T0 + 86_400_000))).await, 400, "bucket");
+    refused(
+        &http.get(&host.url("/logs/stats?bucket=0")).await,
+        400,
+        "bucket",
+    );
+    refused(
+        &http
+            .get(&host.url(&format!(
+                "/logs/stats?from={}&to={}&bucket=1",
+                T0,
+                T0 + 86_400_000
+            )))
+            .await,
+        400,
+        "bucket",
+    );
 }
 
 /// Records published to the `logs` queue show up in `GET /logs`; a
@@ -365,10 +559,24 @@ async fn queue_records_show_up(backends: Backends) {
     let http = Http::new();
     let publish = async |id: &str, body: &Value| {
         let url = host.url(&format!("/queue-probe/publish?queue=logs&id={id}"));
-        let reply = send(&http, "POST", &url, Some("application/json"), body.to_string().as_bytes()).await;
-        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+        let reply = send(
+            &http,
+            "POST",
+            &url,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
     };
-    let with_time: Vec<Value> = (0..3).map(|i| record("queue_svc", "q1", "act", "success", T0 + i)).collect();
+    let with_time: Vec<Value> = (0..3)
+        .map(|i| record("queue_svc", "q1", "act", "success", T0 + i))
+        .collect();
     let without_time = json!([{"service": "queue_svc", "user_id": "q2", "action": "act", "result": "failure", "cause": "boom"}]);
     publish("m-1", &json!(with_time)).await;
     publish("m-2", &without_time).await;
@@ -376,26 +584,49 @@ async fn queue_records_show_up(backends: Backends) {
     publish("m-1", &json!(with_time)).await;
     publish("m-2", &without_time).await;
     // A bad one: refused whole, naming the record and field.
-    publish("m-bad", &json!([record("queue_svc", "q3", "act", "success", T0), {"service": "queue_svc"}])).await;
-    publish("m-3", &json!([record("queue_svc", "q4", "act", "success", T0 + 10)])).await;
+    publish(
+        "m-bad",
+        &json!([record("queue_svc", "q3", "act", "success", T0), {"service": "queue_svc"}]),
+    )
+    .await;
+    publish(
+        "m-3",
+        &json!([record("queue_svc", "q4", "act", "success", T0 + 10)]),
+    )
+    .await;
     if let Backends::Real { prefix } = &backends {
         // A producer outside corral, straight to RabbitMQ.
         let body = json!([record("outside", "o1", "act", "success", T0 + 20)]).to_string();
         publish_to_rabbitmq(&format!("{prefix}logs"), "outside-1", body.as_bytes()).await;
     }
-    let expected = if matches!(backends, Backends::Real { .. }) { 6 } else { 5 };
+    let expected = if matches!(backends, Backends::Real { .. }) {
+        6
+    } else {
+        5
+    };
     let found = wait_for(&http, &host, "from=0", expected, Duration::from_secs(20)).await;
     // Give a duplicate a chance to show up, then count again.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let found_again = all_pages(&http, &host, "", 100).await;
     assert_eq!(found_again.len(), found.len(), "{found_again:#?}");
-    assert_eq!(found.len(), expected, "each message stored once: {found:#?}");
+    assert_eq!(
+        found.len(),
+        expected,
+        "each message stored once: {found:#?}"
+    );
     let q2 = all_pages(&http, &host, "user_id=q2", 10).await;
     assert_eq!(q2.len(), 1);
     assert_eq!(q2[0]["cause"], "boom");
-    assert!(all_pages(&http, &host, "user_id=q3", 10).await.is_empty(), "nothing of the bad message");
+    assert!(
+        all_pages(&http, &host, "user_id=q3", 10).await.is_empty(),
+        "nothing of the bad message"
+    );
     let log = std::fs::read_to_string(host.path("logs/logger.log")).unwrap_or_default();
-    assert!(log.contains("rejecting message m-bad: [1].user_id"), "{log}\n{}", host.output());
+    assert!(
+        log.contains("rejecting message m-bad: [1].user_id"),
+        "{log}\n{}",
+        host.output()
+    );
 }
 
 /// Records older than `retention_days` are removed by the timer, from the
@@ -409,10 +640,21 @@ async fn retention_removes_old_records(backends: Backends) {
         .collect();
     let mut ids_old = Vec::new();
     for chunk in old.chunks(600) {
-        let created = ok(&post_json(&http, &host.url("/logs"), &json!(chunk)).await, 201);
+        let created = ok(
+            &post_json(&http, &host.url("/logs"), &json!(chunk)).await,
+            201,
+        );
         ids_old.extend(ids(created["records"].as_array().unwrap()));
     }
-    let fresh = ok(&post_json(&http, &host.url("/log"), &record("old_svc", "u", "act", "success", now - 86_400_000)).await, 201);
+    let fresh = ok(
+        &post_json(
+            &http,
+            &host.url("/log"),
+            &record("old_svc", "u", "act", "success", now - 86_400_000),
+        )
+        .await,
+        201,
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = all_pages(&http, &host, "service=old_svc", 1000).await;
@@ -420,16 +662,33 @@ async fn retention_removes_old_records(backends: Backends) {
             assert_eq!(left[0]["id"], fresh["id"]);
             break;
         }
-        assert!(Instant::now() < deadline, "{} records left\n{}", left.len(), host.output());
+        assert!(
+            Instant::now() < deadline,
+            "{} records left\n{}",
+            left.len(),
+            host.output()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for id in [&ids_old[0], &ids_old[1199]] {
         ok(&http.get(&host.url(&format!("/logs/{id}"))).await, 404);
     }
     for query in ["", "user_id=u", "action=act", "result=success"] {
-        assert_eq!(all_pages(&http, &host, query, 1000).await.len(), 1, "{query}");
+        assert_eq!(
+            all_pages(&http, &host, query, 1000).await.len(),
+            1,
+            "{query}"
+        );
     }
-    let stats = ok(&http.get(&host.url(&format!("/logs/stats?from={}&to={now}&bucket=86400", now - 50 * 86_400_000))).await, 200);
+    let stats = ok(
+        &http
+            .get(&host.url(&format!(
+                "/logs/stats?from={}&to={now}&bucket=86400",
+                now - 50 * 86_400_000
+            )))
+            .await,
+        200,
+    );
     assert_eq!(stats["total"]["success"], 1, "{stats}");
 }
 
@@ -438,9 +697,22 @@ async fn retention_removes_old_records(backends: Backends) {
 async fn logs_survive_a_restart(backends: Backends, kill: bool) {
     let mut host = Host::start_with_sections(&backends.sections(), &logger_components(36_500));
     let http = Http::new();
-    let batch: Vec<Value> = (0..50).map(|i| record("durable", "u", "act", "success", T0 + i)).collect();
-    let created = ok(&post_json(&http, &host.url("/logs"), &json!(batch)).await, 201);
-    let one = ok(&post_json(&http, &host.url("/log"), &record("durable", "u", "last", "failure", T0 + 99)).await, 201);
+    let batch: Vec<Value> = (0..50)
+        .map(|i| record("durable", "u", "act", "success", T0 + i))
+        .collect();
+    let created = ok(
+        &post_json(&http, &host.url("/logs"), &json!(batch)).await,
+        201,
+    );
+    let one = ok(
+        &post_json(
+            &http,
+            &host.url("/log"),
+            &record("durable", "u", "last", "failure", T0 + 99),
+        )
+        .await,
+        201,
+    );
     host.restart(if kill { libc::SIGKILL } else { libc::SIGTERM });
     let after = all_pages(&http, &host, "service=durable", 20).await;
     assert_eq!(after.len(), 51);
@@ -450,8 +722,19 @@ async fn logs_survive_a_restart(backends: Backends, kill: bool) {
     assert_eq!(ids(&after[1..]), expected);
     assert_eq!(all_pages(&http, &host, "action=last", 20).await.len(), 1);
     // And it goes on storing.
-    ok(&post_json(&http, &host.url("/log"), &record("durable", "u", "after", "success", T0 + 100)).await, 201);
-    assert_eq!(all_pages(&http, &host, "service=durable", 100).await.len(), 52);
+    ok(
+        &post_json(
+            &http,
+            &host.url("/log"),
+            &record("durable", "u", "after", "success", T0 + 100),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(
+        all_pages(&http, &host, "service=durable", 100).await.len(),
+        52
+    );
 }
 
 /// Publishes `body` to `queue` on the test RabbitMQ as any producer would
@@ -501,7 +784,7 @@ macro_rules! on_both {
             use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $run(Backends::Embedded $(, $arg)*).await;
+                super::$run(Backends::Embedded $(, $arg)*).await;
             })*
         }
         mod on_redis_and_rabbitmq {
@@ -509,7 +792,7 @@ macro_rules! on_both {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let Some(backends) = Backends::real() else { return };
-                $run(backends $(, $arg)*).await;
+                super::$run(backends $(, $arg)*).await;
             })*
         }
     };

@@ -99,12 +99,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Up to `limit` entries `(member, score)` of `index` with a score in
     /// `[min, max]`, in `(score, member)` order (reversed when
     /// `descending`), strictly after `after` when given.
-    fn index_range(
-        &self,
-        bucket: &str,
-        index: &str,
-        range: BackendRange,
-    ) -> Op<Vec<(String, i64)>>;
+    fn index_range(&self, bucket: &str, index: &str, range: BackendRange)
+    -> Op<Vec<(String, i64)>>;
     /// How many entries of `index` fall in each inclusive `(min, max)`.
     fn index_count(&self, bucket: &str, index: &str, ranges: Vec<(i64, i64)>) -> Op<Vec<u64>>;
     fn index_score(&self, bucket: &str, index: &str, member: &str) -> Op<Option<i64>>;

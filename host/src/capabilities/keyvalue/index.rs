@@ -15,9 +15,7 @@
 use std::collections::HashSet;
 
 use super::backend::{BackendRange, Failure, KeyValueStore, page_of};
-use super::validate::{
-    self, MAX_APPLY_BYTES, MAX_BATCH, MAX_INDEX_CHANGES, MAX_PAGE, MAX_SCORE,
-};
+use super::validate::{self, MAX_APPLY_BYTES, MAX_BATCH, MAX_INDEX_CHANGES, MAX_PAGE, MAX_SCORE};
 
 /// A place in an index's `(score, member)` order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +56,10 @@ pub struct Changes {
 
 impl Changes {
     fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.delete.is_empty() && self.add.is_empty() && self.remove.is_empty()
+        self.set.is_empty()
+            && self.delete.is_empty()
+            && self.add.is_empty()
+            && self.remove.is_empty()
     }
 
     /// Checks every name, key, member, score and the call's size.
@@ -184,7 +185,8 @@ impl KeyValueStore {
                 .collect(),
             ..Changes::default()
         };
-        self.index_apply_checked("index remove", bucket, changes).await
+        self.index_apply_checked("index remove", bucket, changes)
+            .await
     }
 
     pub async fn index_apply(&self, bucket: &str, changes: Changes) -> Result<(), Failure> {
@@ -217,7 +219,10 @@ impl KeyValueStore {
         };
         let limit = range.limit - 1;
         let entries = self
-            .run("index range", self.backend().index_range(bucket, index, range))
+            .run(
+                "index range",
+                self.backend().index_range(bucket, index, range),
+            )
             .await?;
         Ok(page_of(entries, limit))
     }
@@ -230,7 +235,9 @@ impl KeyValueStore {
         min: Option<i64>,
         max: Option<i64>,
     ) -> Result<u64, Failure> {
-        let counts = self.index_count_ranges(bucket, index, vec![(min, max)]).await?;
+        let counts = self
+            .index_count_ranges(bucket, index, vec![(min, max)])
+            .await?;
         Ok(counts.into_iter().next().unwrap_or(0))
     }
 
@@ -258,12 +265,21 @@ impl KeyValueStore {
             return Ok(vec![0; resolved.len()]);
         }
         let mut counts = self
-            .run("index count", self.backend().index_count(bucket, index, asked))
+            .run(
+                "index count",
+                self.backend().index_count(bucket, index, asked),
+            )
             .await?
             .into_iter();
         Ok(resolved
             .iter()
-            .map(|(a, b)| if a <= b { counts.next().unwrap_or(0) } else { 0 })
+            .map(|(a, b)| {
+                if a <= b {
+                    counts.next().unwrap_or(0)
+                } else {
+                    0
+                }
+            })
             .collect())
     }
 
@@ -275,8 +291,11 @@ impl KeyValueStore {
     ) -> Result<Option<i64>, Failure> {
         validate::index_name(index)?;
         validate::member(member)?;
-        self.run("index score", self.backend().index_score(bucket, index, member))
-            .await
+        self.run(
+            "index score",
+            self.backend().index_score(bucket, index, member),
+        )
+        .await
     }
 }
 
@@ -284,7 +303,12 @@ impl KeyValueStore {
 mod tests {
     use super::*;
 
-    fn query(min: Option<i64>, max: Option<i64>, descending: bool, after: Option<(i64, &str)>) -> RangeQuery {
+    fn query(
+        min: Option<i64>,
+        max: Option<i64>,
+        descending: bool,
+        after: Option<(i64, &str)>,
+    ) -> RangeQuery {
         RangeQuery {
             min,
             max,
@@ -302,17 +326,31 @@ mod tests {
         let r = resolve(query(None, None, false, None)).unwrap().unwrap();
         assert_eq!((r.min, r.max, r.limit), (-MAX_SCORE, MAX_SCORE, 11));
         // Bounds beyond the score range are the ends of it.
-        let r = resolve(query(Some(i64::MIN), Some(i64::MAX), true, None)).unwrap().unwrap();
+        let r = resolve(query(Some(i64::MIN), Some(i64::MAX), true, None))
+            .unwrap()
+            .unwrap();
         assert_eq!((r.min, r.max), (-MAX_SCORE, MAX_SCORE));
         assert_eq!(resolve(query(Some(5), Some(4), false, None)).unwrap(), None);
         // A cursor before the start changes nothing; past the end: empty.
-        let r = resolve(query(Some(10), Some(20), false, Some((3, "m")))).unwrap().unwrap();
+        let r = resolve(query(Some(10), Some(20), false, Some((3, "m"))))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.after, None);
-        assert_eq!(resolve(query(Some(10), Some(20), false, Some((21, "m")))).unwrap(), None);
-        let r = resolve(query(Some(10), Some(20), true, Some((30, "m")))).unwrap().unwrap();
+        assert_eq!(
+            resolve(query(Some(10), Some(20), false, Some((21, "m")))).unwrap(),
+            None
+        );
+        let r = resolve(query(Some(10), Some(20), true, Some((30, "m"))))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.after, None);
-        assert_eq!(resolve(query(Some(10), Some(20), true, Some((9, "m")))).unwrap(), None);
-        let r = resolve(query(Some(10), Some(20), true, Some((10, "")))).unwrap().unwrap();
+        assert_eq!(
+            resolve(query(Some(10), Some(20), true, Some((9, "m")))).unwrap(),
+            None
+        );
+        let r = resolve(query(Some(10), Some(20), true, Some((10, ""))))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.after.unwrap().score, 10);
         let mut q = query(None, None, false, None);
         q.limit = 0;
@@ -324,10 +362,18 @@ mod tests {
     #[test]
     fn changes_are_bounded() {
         let too_many = Changes {
-            add: (0..10_001).map(|i| ("i".into(), format!("m{i}"), i)).collect(),
+            add: (0..10_001)
+                .map(|i| ("i".into(), format!("m{i}"), i))
+                .collect(),
             ..Changes::default()
         };
-        assert!(too_many.validate().unwrap_err().0.contains("10001 index changes"));
+        assert!(
+            too_many
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("10001 index changes")
+        );
         let bad_score = Changes {
             add: vec![("i".into(), "m".into(), MAX_SCORE + 1)],
             ..Changes::default()
@@ -340,7 +386,9 @@ mod tests {
         };
         assert!(keys.validate().unwrap_err().0.contains("1001 keys"));
         let bytes = Changes {
-            set: (0..3).map(|i| (format!("k{i}"), vec![0; 12 << 20])).collect(),
+            set: (0..3)
+                .map(|i| (format!("k{i}"), vec![0; 12 << 20]))
+                .collect(),
             ..Changes::default()
         };
         assert!(bytes.validate().unwrap_err().0.contains("bytes of values"));

@@ -199,11 +199,21 @@ mod tests {
         assert!(index_name("").unwrap_err().0.contains("empty"));
         assert!(index_name(&"i".repeat(257)).unwrap_err().0.contains("256"));
         assert!(member("").unwrap_err().0.contains("member is empty"));
-        assert!(member(&"m".repeat(1025)).unwrap_err().0.contains("member is 1025"));
+        assert!(
+            member(&"m".repeat(1025))
+                .unwrap_err()
+                .0
+                .contains("member is 1025")
+        );
         assert!(score(MAX_SCORE).is_ok() && score(-MAX_SCORE).is_ok());
         assert!(score(MAX_SCORE + 1).unwrap_err().0.contains("2^53"));
         assert!(score(i64::MIN).is_err());
         assert!(index_batch(1000, "entries").is_ok());
-        assert!(index_batch(1001, "entries").unwrap_err().0.contains("1001 entries"));
+        assert!(
+            index_batch(1001, "entries")
+                .unwrap_err()
+                .0
+                .contains("1001 entries")
+        );
     }
 }

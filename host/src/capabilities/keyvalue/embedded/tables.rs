@@ -345,6 +345,16 @@ pub fn index_range(
         .after
         .as_ref()
         .map(|p| Excluded((bucket, index, p.score, p.member.as_str())));
+    // Walking down from `(min, "")`, the very start: nothing is left (and
+    // a range from a key to itself, excluded, is not one redb takes).
+    if range.descending
+        && range
+            .after
+            .as_ref()
+            .is_some_and(|p| p.score == range.min && p.member.is_empty())
+    {
+        return Ok(Vec::new());
+    }
     let rows = if range.descending {
         table
             .range((start, cursor.unwrap_or(end)))

@@ -76,8 +76,17 @@ pub(super) async fn index_orders_by_score_then_member_bytes(store: KeyValueStore
         ("é", 5),
         ("big", MAX_SCORE),
     ]);
-    let page = store.index_range("b", "i", query(false, 100)).await.unwrap();
-    assert_eq!(page, RangePage { entries: ascending.clone(), next: None });
+    let page = store
+        .index_range("b", "i", query(false, 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        RangePage {
+            entries: ascending.clone(),
+            next: None
+        }
+    );
     let mut descending = ascending.clone();
     descending.reverse();
     let page = store.index_range("b", "i", query(true, 100)).await.unwrap();
@@ -89,9 +98,20 @@ pub(super) async fn index_orders_by_score_then_member_bytes(store: KeyValueStore
         ..query(false, 100)
     };
     let page = store.index_range("b", "i", bounded.clone()).await.unwrap();
-    assert_eq!(page.entries, ascending[2..8].to_vec(), "bounds are inclusive");
+    assert_eq!(
+        page.entries,
+        ascending[2..8].to_vec(),
+        "bounds are inclusive"
+    );
     let page = store
-        .index_range("b", "i", RangeQuery { descending: true, ..bounded })
+        .index_range(
+            "b",
+            "i",
+            RangeQuery {
+                descending: true,
+                ..bounded
+            },
+        )
         .await
         .unwrap();
     let mut expected = ascending[2..8].to_vec();
@@ -103,15 +123,35 @@ pub(super) async fn index_orders_by_score_then_member_bytes(store: KeyValueStore
     let page = store.index_range("b", "i", query(false, 8)).await.unwrap();
     assert_eq!(
         page.next,
-        Some(Position { score: 5, member: "é".into() })
+        Some(Position {
+            score: 5,
+            member: "é".into()
+        })
     );
     // Paging by 2 in both directions gives the same lists.
     assert_eq!(walk(&store, "i", query(false, 2)).await, ascending);
     assert_eq!(walk(&store, "i", query(true, 2)).await, descending);
-    // An index nobody wrote is empty.
-    let page = store.index_range("b", "nothing", query(true, 10)).await.unwrap();
+    // Walking down from the very start of a range: nothing is left.
+    let from_start = RangeQuery {
+        min: Some(-7),
+        after: Some(Position {
+            score: -7,
+            member: String::new(),
+        }),
+        ..query(true, 10)
+    };
+    let page = store.index_range("b", "i", from_start).await.unwrap();
     assert_eq!(page, RangePage::default());
-    assert_eq!(store.index_count("b", "nothing", None, None).await.unwrap(), 0);
+    // An index nobody wrote is empty.
+    let page = store
+        .index_range("b", "nothing", query(true, 10))
+        .await
+        .unwrap();
+    assert_eq!(page, RangePage::default());
+    assert_eq!(
+        store.index_count("b", "nothing", None, None).await.unwrap(),
+        0
+    );
 }
 
 /// Thousands of entries with one score: pages are exact (logarithmic on
@@ -132,7 +172,10 @@ pub(super) async fn index_pages_are_exact_under_ties(store: KeyValueStore, _: Ki
 
     // The cursor's own entry removed between pages: the next page starts
     // where it would have.
-    let first = store.index_range("b", "ties", query(true, 30)).await.unwrap();
+    let first = store
+        .index_range("b", "ties", query(true, 30))
+        .await
+        .unwrap();
     let cursor = first.next.clone().unwrap();
     store
         .index_remove("b", "ties", vec![cursor.member.clone()])
@@ -159,10 +202,20 @@ pub(super) async fn index_pages_are_exact_under_ties(store: KeyValueStore, _: Ki
         }),
         ..query(descending, 3)
     };
-    let up = store.index_range("b", "ties", made_up(false)).await.unwrap();
-    assert_eq!(up.entries, entries(&[("m00000", 42), ("m00001", 42), ("m00002", 42)]));
+    let up = store
+        .index_range("b", "ties", made_up(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        up.entries,
+        entries(&[("m00000", 42), ("m00001", 42), ("m00002", 42)])
+    );
     let down = store.index_range("b", "ties", made_up(true)).await.unwrap();
-    assert_eq!(down.entries, entries(&[("low19", 41), ("low18", 41), ("low17", 41)]));
+    assert_eq!(
+        down.entries,
+        entries(&[("low9", 41), ("low8", 41), ("low7", 41)]),
+        "bytes: low9 > low19"
+    );
     // Between two members of the tie.
     let between = RangeQuery {
         after: Some(Position {
@@ -181,9 +234,21 @@ pub(super) async fn index_moves_removes_and_counts(store: KeyValueStore, _: Kind
     let list: Vec<(String, i64)> = (0..100).map(|i| (format!("e{i}"), i * 10)).collect();
     store.index_add("b", "i", list).await.unwrap();
     assert_eq!(store.index_count("b", "i", None, None).await.unwrap(), 100);
-    assert_eq!(store.index_count("b", "i", Some(100), Some(190)).await.unwrap(), 10);
-    assert_eq!(store.index_count("b", "i", Some(95), None).await.unwrap(), 90);
-    assert_eq!(store.index_count("b", "i", Some(5), Some(4)).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .index_count("b", "i", Some(100), Some(190))
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(
+        store.index_count("b", "i", Some(95), None).await.unwrap(),
+        90
+    );
+    assert_eq!(
+        store.index_count("b", "i", Some(5), Some(4)).await.unwrap(),
+        0
+    );
     assert_eq!(store.index_score("b", "i", "e7").await.unwrap(), Some(70));
     assert_eq!(store.index_score("b", "i", "nope").await.unwrap(), None);
 
@@ -200,7 +265,10 @@ pub(super) async fn index_moves_removes_and_counts(store: KeyValueStore, _: Kind
     let bottom = store.index_range("b", "i", query(false, 1)).await.unwrap();
     assert_eq!(bottom.entries, entries(&[("e8", -3)]));
     // Adding at the same score again changes nothing.
-    store.index_add("b", "i", entries(&[("e9", 90)])).await.unwrap();
+    store
+        .index_add("b", "i", entries(&[("e9", 90)]))
+        .await
+        .unwrap();
     assert_eq!(store.index_count("b", "i", None, None).await.unwrap(), 100);
 
     store
@@ -239,8 +307,14 @@ pub(super) async fn index_moves_removes_and_counts(store: KeyValueStore, _: Kind
 /// `apply` writes values and index entries together, in order: sets,
 /// deletes, adds, removes.
 pub(super) async fn index_apply_writes_values_and_entries(store: KeyValueStore, _: Kind) {
-    store.set("b", "old", b"x".to_vec(), Some(60_000)).await.unwrap();
-    store.index_add("b", "by-time", entries(&[("old", 1)])).await.unwrap();
+    store
+        .set("b", "old", b"x".to_vec(), Some(60_000))
+        .await
+        .unwrap();
+    store
+        .index_add("b", "by-time", entries(&[("old", 1)]))
+        .await
+        .unwrap();
     let changes = Changes {
         set: vec![
             ("r:1".into(), b"one".to_vec()),
@@ -262,9 +336,17 @@ pub(super) async fn index_apply_writes_values_and_entries(store: KeyValueStore, 
     };
     store.index_apply("b", changes).await.unwrap();
     assert_eq!(store.get("b", "r:1").await.unwrap(), Some(b"one".to_vec()));
-    assert_eq!(store.get("b", "r:2").await.unwrap(), None, "set, then deleted");
+    assert_eq!(
+        store.get("b", "r:2").await.unwrap(),
+        None,
+        "set, then deleted"
+    );
     assert_eq!(store.get("b", "old").await.unwrap(), Some(b"y".to_vec()));
-    assert_eq!(store.ttl("b", "old").await.unwrap(), None, "a set clears the ttl");
+    assert_eq!(
+        store.ttl("b", "old").await.unwrap(),
+        None,
+        "a set clears the ttl"
+    );
     assert_eq!(
         walk(&store, "by-time", query(false, 10)).await,
         entries(&[("1", 100), ("3", 300)]),
@@ -294,16 +376,37 @@ pub(super) async fn index_apply_writes_values_and_entries(store: KeyValueStore, 
 /// buckets' indexes.
 pub(super) async fn indexes_are_isolated(store: KeyValueStore, _: Kind) {
     store.set("b", "k", b"value".to_vec(), None).await.unwrap();
-    store.index_add("b", "k", entries(&[("m", 1)])).await.unwrap();
-    store.index_add("other", "k", entries(&[("n", 2)])).await.unwrap();
+    store
+        .index_add("b", "k", entries(&[("m", 1)]))
+        .await
+        .unwrap();
+    store
+        .index_add("other", "k", entries(&[("n", 2)]))
+        .await
+        .unwrap();
     // "one" + index vs "o" + index "ne...": no aliasing.
-    store.index_add("one", "x", entries(&[("p", 3)])).await.unwrap();
-    store.index_add("o", "ne#x", entries(&[("q", 4)])).await.unwrap();
+    store
+        .index_add("one", "x", entries(&[("p", 3)]))
+        .await
+        .unwrap();
+    store
+        .index_add("o", "ne#x", entries(&[("q", 4)]))
+        .await
+        .unwrap();
     assert_eq!(store.get("b", "k").await.unwrap(), Some(b"value".to_vec()));
-    assert_eq!(walk(&store, "k", query(false, 10)).await, entries(&[("m", 1)]));
-    let other = store.index_range("other", "k", query(false, 10)).await.unwrap();
+    assert_eq!(
+        walk(&store, "k", query(false, 10)).await,
+        entries(&[("m", 1)])
+    );
+    let other = store
+        .index_range("other", "k", query(false, 10))
+        .await
+        .unwrap();
     assert_eq!(other.entries, entries(&[("n", 2)]));
-    let one = store.index_range("one", "x", query(false, 10)).await.unwrap();
+    let one = store
+        .index_range("one", "x", query(false, 10))
+        .await
+        .unwrap();
     assert_eq!(one.entries, entries(&[("p", 3)]));
     assert_eq!(store.list_keys("b", None).await.unwrap().keys, vec!["k"]);
     assert!(store.list_keys("one", None).await.unwrap().keys.is_empty());
@@ -318,7 +421,9 @@ pub(super) async fn index_limits_are_enforced(store: KeyValueStore, _: Kind) {
     assert!(e.contains("index name is empty"), "{e}");
     let e = err(store.index_add("b", &"i".repeat(257), vec![]).await);
     assert!(e.contains("limit is 256"), "{e}");
-    let e = err(store.index_add("b", "i", entries(&[("m", MAX_SCORE + 1)])).await);
+    let e = err(store
+        .index_add("b", "i", entries(&[("m", MAX_SCORE + 1)]))
+        .await);
     assert!(e.contains("2^53"), "{e}");
     let too_many: Vec<(String, i64)> = (0..1001).map(|i| (format!("m{i}"), i)).collect();
     let e = err(store.index_add("b", "i", too_many).await);
@@ -332,7 +437,10 @@ pub(super) async fn index_limits_are_enforced(store: KeyValueStore, _: Kind) {
         .unwrap_err();
     assert!(e.0.contains("1 to 1000"), "{e}");
     let ranges = vec![(None, None); 1001];
-    let e = store.index_count_ranges("b", "i", ranges).await.unwrap_err();
+    let e = store
+        .index_count_ranges("b", "i", ranges)
+        .await
+        .unwrap_err();
     assert!(e.0.contains("1001 ranges"), "{e}");
 }
 
@@ -359,7 +467,10 @@ pub(super) async fn index_matches_a_model_under_random_changes(store: KeyValueSt
             .index_apply(
                 "b",
                 Changes {
-                    add: adds.iter().map(|(m, s)| ("r".into(), m.clone(), *s)).collect(),
+                    add: adds
+                        .iter()
+                        .map(|(m, s)| ("r".into(), m.clone(), *s))
+                        .collect(),
                     remove: removes.iter().map(|m| ("r".into(), m.clone())).collect(),
                     ..Changes::default()
                 },
@@ -392,18 +503,36 @@ pub(super) async fn index_matches_a_model_under_random_changes(store: KeyValueSt
             let expected: Vec<(String, i64)> = if descending {
                 in_range
                     .rev()
-                    .filter(|e| after.as_ref().is_none_or(|p| **e < (p.score, p.member.clone())))
+                    .filter(|e| {
+                        after
+                            .as_ref()
+                            .is_none_or(|p| **e < (p.score, p.member.clone()))
+                    })
                     .map(|(s, m)| (m.clone(), *s))
                     .collect()
             } else {
                 in_range
-                    .filter(|e| after.as_ref().is_none_or(|p| **e > (p.score, p.member.clone())))
+                    .filter(|e| {
+                        after
+                            .as_ref()
+                            .is_none_or(|p| **e > (p.score, p.member.clone()))
+                    })
                     .map(|(s, m)| (m.clone(), *s))
                     .collect()
             };
-            assert_eq!(walk(&store, "r", q.clone()).await, expected, "round {round}: {q:?}");
-            let counted = store.index_count("b", "r", Some(min), Some(max)).await.unwrap();
-            let in_model = model.iter().filter(|(s, _)| (min..=max).contains(s)).count();
+            assert_eq!(
+                walk(&store, "r", q.clone()).await,
+                expected,
+                "round {round}: {q:?}"
+            );
+            let counted = store
+                .index_count("b", "r", Some(min), Some(max))
+                .await
+                .unwrap();
+            let in_model = model
+                .iter()
+                .filter(|(s, _)| (min..=max).contains(s))
+                .count();
             assert_eq!(counted, in_model as u64);
         }
         let total = store.index_count("b", "r", None, None).await.unwrap();
