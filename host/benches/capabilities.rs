@@ -31,14 +31,7 @@
 //! per run), `MSG_PREFETCH` (32), `MSG_CONCURRENCY` ("4,32"),
 //! `BENCH_MAX_SECONDS` (60, per run).
 
-#[path = "../tests/support/backend_sections.rs"]
-mod backend_sections;
-#[path = "support/in_process.rs"]
-mod in_process;
-#[path = "../tests/support/rabbit.rs"]
-mod rabbit;
-#[path = "../tests/support/redis_keys.rs"]
-mod redis_keys;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +43,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
+use support::in_process;
+use test_support::{backend_sections, rabbit, redis_keys};
 
 use corral::broker::Message;
 use corral::config::Config;

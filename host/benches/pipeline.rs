@@ -26,20 +26,7 @@
 //! `scripts/bench.sh --pipeline`). Prints a table on stderr and one JSON
 //! object on stdout.
 
-#[path = "../tests/support/backend_sections.rs"]
-mod backend_sections;
-#[path = "support/broker_floor.rs"]
-mod broker_floor;
-#[path = "../tests/support/moto.rs"]
-mod moto;
-#[path = "../tests/support/rabbit.rs"]
-mod rabbit;
-#[path = "../tests/support/records.rs"]
-mod records;
-#[path = "../tests/support/redis_keys.rs"]
-mod redis_keys;
-#[path = "support/s3s_fs.rs"]
-mod s3s_fs;
+mod support;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -52,6 +39,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use support::broker_floor;
+use test_support::{backend_sections, moto, rabbit, records, redis_keys, s3s_fs};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

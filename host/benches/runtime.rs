@@ -10,8 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "support/in_process.rs"]
-mod in_process;
+mod support;
+
+use support::in_process;
 
 use corral::config::Config;
 use corral::platform::Platform;

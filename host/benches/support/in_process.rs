@@ -1,6 +1,6 @@
 //! One `GET` through a component's `wasi:http` handler, in-process: a fresh
 //! store and instance, as the HTTP trigger does, without sockets. Shared by
-//! the benches (`#[path]` includes).
+//! the `runtime` and `capabilities` benches.
 
 use std::time::Instant;
 

@@ -2,13 +2,11 @@
 //! component drives `wasi:blobstore` over HTTP, on the embedded local store
 //! and on S3 (moto on loopback, started by the test).
 
-#[path = "../support/moto.rs"]
-pub(crate) mod moto;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
+use test_support::moto;
 
 use crate::common::*;
 

@@ -18,7 +18,7 @@ pub enum Backends {
     /// when the value is dropped).
     Real {
         prefix: String,
-        s3: std::sync::Arc<crate::blobstore::moto::Moto>,
+        s3: std::sync::Arc<test_support::moto::Moto>,
     },
 }
 
@@ -26,7 +26,7 @@ impl Backends {
     pub fn real() -> Self {
         Self::Real {
             prefix: crate::rabbit::random_prefix("pipeline"),
-            s3: crate::blobstore::moto::shared(),
+            s3: test_support::moto::shared(),
         }
     }
 
@@ -51,7 +51,7 @@ impl Backends {
             Self::Real { prefix, s3 } => backend_sections::s3(
                 &backend_sections::S3 {
                     endpoint: &s3.endpoint,
-                    bucket: crate::blobstore::moto::BUCKET,
+                    bucket: test_support::moto::BUCKET,
                     access_key_id: "test",
                     secret_access_key: "test",
                 },

@@ -8,15 +8,12 @@ mod cases;
 mod exchanges;
 mod fixture;
 mod outages;
-#[path = "../support/proxy.rs"]
-mod proxy;
-#[path = "../support/rabbit.rs"]
-mod rabbit;
 
 use std::time::Duration;
 
 use fixture::Fixture;
 use rabbit::rabbitmq_available;
+use test_support::{proxy, rabbit};
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 

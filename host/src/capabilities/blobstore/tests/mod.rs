@@ -1,15 +1,15 @@
 //! The blobstore against both backends: every test body runs on the local
-//! store and on an S3 server (moto, started on loopback by `moto.rs`).
-//! `view` drives the WIT-facing layer the way a component does.
+//! store and on an S3 server (moto, started on loopback by
+//! `test_support::moto`). `view` drives the WIT-facing layer the way a
+//! component does.
 
-#[path = "../../../../tests/support/moto.rs"]
-mod moto;
 mod view;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use test_support::moto;
 
 use super::BlobStore;
 use super::settings::{Backend, BlobstoreSettings};

@@ -1,5 +1,3 @@
-#![allow(dead_code)]
-
 //! A TCP proxy on loopback in front of RabbitMQ, so that a test can cut the
 //! host's connection (as a network failure or a broker restart would) and
 //! refuse new ones for a while, without touching the shared broker.

@@ -7,9 +7,7 @@
 //! first use installs it with pip (`moto[server]`), once; when it is already
 //! installed nothing is downloaded and no pip runs.
 //!
-//! Used by the blobstore unit tests and the e2e tests (`#[path]` includes).
-
-#![allow(dead_code)]
+//! Used by the blobstore unit tests, the e2e tests and the pipeline benchmark.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

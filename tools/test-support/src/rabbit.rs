@@ -1,7 +1,6 @@
-#![allow(dead_code)]
-
 //! The test RabbitMQ: where it is, whether it is there, and cleaning up
-//! after a test (shared by the `messaging` and `e2e` test crates).
+//! after a test (shared by the `messaging` and `e2e` test crates and the
+//! benches).
 
 use std::time::Duration;
 

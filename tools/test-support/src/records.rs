@@ -1,8 +1,6 @@
 //! Seed 001 transaction files made up for load: the e2e test that cuts
 //! RabbitMQ during a big upload and the pipeline benchmark send the same.
 
-#![allow(dead_code)]
-
 /// A JSON array of `n` valid, unique, unsuspicious records (no fraud rule
 /// flags any of them).
 pub fn generated(n: usize) -> Vec<u8> {

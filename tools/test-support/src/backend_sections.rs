@@ -1,11 +1,9 @@
 //! The host config sections that point a test or benchmark host at real
-//! backends, in one place: the e2e tests and the benches (`#[path]`
-//! includes) write the same TOML, so a renamed setting is changed once.
+//! backends, in one place: the e2e tests and the benches write the same
+//! TOML, so a renamed setting is changed once.
 //!
 //! Each function returns a complete TOML section; `prefix` isolates the
 //! caller's keys, queues and objects from every other run's.
-
-#![allow(dead_code)]
 
 /// `[keyvalue]` on Redis at `url`.
 pub fn redis(url: &str, prefix: &str) -> String {

@@ -2,8 +2,6 @@
 //! under the run's prefix goes. Best effort: a Redis that is gone has
 //! nothing left to clean.
 
-#![allow(dead_code)]
-
 /// Deletes every key of the Redis at `url` whose name starts with `prefix`.
 pub fn delete_under(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else {
