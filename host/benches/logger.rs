@@ -25,19 +25,13 @@
 //! docs/benchmarks.md). Prints a table on stderr and one JSON object on
 //! stdout.
 
-#[path = "../tests/support/backend_sections.rs"]
-mod backend_sections;
-#[path = "../tests/support/rabbit.rs"]
-mod rabbit;
-#[path = "../tests/support/redis_keys.rs"]
-mod redis_keys;
-
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use test_support::{backend_sections, rabbit, redis_keys};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
