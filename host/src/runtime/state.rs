@@ -71,9 +71,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .granted
-            .saturating_add(desired.saturating_sub(current));
+        let total = self.granted.saturating_add(desired.saturating_sub(current));
         if total > self.max {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 desired: total,
