@@ -14,6 +14,7 @@
 //! claimed by one of them.
 
 mod component;
+pub mod redact;
 pub mod section;
 
 use std::collections::BTreeMap;
@@ -28,7 +29,7 @@ pub use section::{ConfigError, Section, invalid, parse_env, parse_env_enum, reso
 
 /// The whole file. Unknown keys in the host's own tables are errors; other
 /// top-level tables land in `sections` until their owner claims them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
@@ -52,6 +53,23 @@ pub struct Config {
     /// values come from here, so tests need not touch the process's.
     #[serde(skip)]
     pub env: Env,
+}
+
+/// The raw sections are shown by name only: they are still unparsed text,
+/// passwords in URLs included (each parsed section hides its own secrets).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("admin", &self.admin)
+            .field("runtime", &self.runtime)
+            .field("build", &self.build)
+            .field("components", &self.components)
+            .field("sections", &self.sections.keys().collect::<Vec<_>>())
+            .field("base_dir", &self.base_dir)
+            .field("env", &self.env)
+            .finish()
+    }
 }
 
 /// Environment variables, kept out of `Debug` output: they hold secrets.
@@ -85,7 +103,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address of the admin API (redeploy, rollback, list). Loopback by
@@ -96,6 +114,15 @@ pub struct AdminConfig {
     /// is generated at start-up and written to `<state_dir>/admin-token`,
     /// where the CLI on the same machine finds it.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("token", &redact::optional(&self.token))
+            .finish()
+    }
 }
 
 impl Default for AdminConfig {
@@ -327,6 +354,50 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No secret of the file or the environment shows in `{:?}`, neither of
+    /// the whole config nor of the parsed sections that hold one.
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = load(
+            r#"
+            [admin]
+            token = "admin-token-secret-0123456789abcdef"
+
+            [keyvalue]
+            backend = "redis"
+            url = "redis://:redis-secret@127.0.0.1:6379"
+
+            [messaging]
+            backend = "amqp"
+            url = "amqp://guest:amqp-secret@127.0.0.1:5672/%2f"
+
+            [[component]]
+            name = "c"
+            wasm = "c.wasm"
+            routes = ["/c"]
+            env = { API_KEY = "${API_KEY}" }
+            config = { token = "config-secret" }
+            "#,
+            &[("API_KEY", "env-secret")],
+        )
+        .unwrap();
+        // The parsed sections hide theirs too (tests next to them).
+        let printed = format!("{config:?}");
+        for secret in [
+            "admin-token-secret",
+            "redis-secret",
+            "amqp-secret",
+            "env-secret",
+            "config-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} shows in {printed}");
+        }
+        assert!(
+            printed.contains("API_KEY") && printed.contains("keyvalue"),
+            "{printed}"
+        );
+    }
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::for_tests(text, env)

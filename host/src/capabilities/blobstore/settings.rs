@@ -59,7 +59,7 @@ impl std::fmt::Debug for BlobstoreSettings {
             .field("access_key_id", &self.access_key_id)
             .field(
                 "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "***"),
+                &crate::config::redact::optional(&self.secret_access_key),
             )
             .field("key_prefix", &self.key_prefix)
             .field("timeout_ms", &self.timeout_ms)
