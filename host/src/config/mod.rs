@@ -125,6 +125,59 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
+/// Shortest admin token accepted on a listener other than loopback.
+pub const MIN_EXPOSED_ADMIN_TOKEN_BYTES: usize = 32;
+
+/// Tokens from examples and habits, refused on an exposed admin listener
+/// whatever their length.
+const KNOWN_ADMIN_TOKENS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "admin",
+    "secret",
+    "password",
+    "token",
+    "corral",
+    "test",
+];
+
+impl AdminConfig {
+    /// The admin API can replace any component's code, and new code inherits
+    /// the slot's grants and secrets. On loopback only this machine's users
+    /// reach it, and the generated token (32 random bytes) guards it; on any
+    /// other address it needs a token nobody can guess, so a missing, short
+    /// or well-known one stops the host before it listens.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let why = match self.token.as_deref() {
+            None => "is not set".to_owned(),
+            Some(token)
+                if KNOWN_ADMIN_TOKENS
+                    .iter()
+                    .any(|known| token.trim().eq_ignore_ascii_case(known)) =>
+            {
+                "is a well-known default".to_owned()
+            }
+            Some(token) if token.len() < MIN_EXPOSED_ADMIN_TOKEN_BYTES => {
+                format!("is {} bytes long", token.len())
+            }
+            Some(_) => return Ok(()),
+        };
+        Err(invalid(
+            "admin.token",
+            format!(
+                "{why}, and admin.listen ({}) is not a loopback address: set a random token \
+                 of at least {MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes (CORRAL_ADMIN_TOKEN, e.g. \
+                 `openssl rand -hex 32`), or listen on 127.0.0.1",
+                self.listen
+            ),
+        ))
+    }
+}
+
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
@@ -262,6 +315,7 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.admin.validate()?;
         let max_memory = self.runtime.max_memory_mb;
         if self.runtime.max_instances == 0 {
             return Err(invalid("runtime.max_instances", "must be at least 1"));
@@ -354,6 +408,39 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exposed_admin_listener_needs_a_strong_token() {
+        let exposed = |token: Option<&str>| {
+            let token = token.map(|t| format!("token = {t:?}")).unwrap_or_default();
+            load(&format!("[admin]\nlisten = \"0.0.0.0:8081\"\n{token}"), &[])
+        };
+        for (token, why) in [
+            (None, "is not set"),
+            (Some("change-me"), "well-known"),
+            (Some("short-but-random-x9"), "19 bytes"),
+            (Some("  Change-Me "), "well-known"),
+        ] {
+            let error = exposed(token).unwrap_err().to_string();
+            assert!(
+                error.contains("admin.token") && error.contains(why),
+                "{error}"
+            );
+        }
+        let strong = "3f9c2a7d51e84b60a1c7e2d9f04b8a6c";
+        assert!(exposed(Some(strong)).is_ok());
+        // The environment counts like the file.
+        assert!(
+            load(
+                "[admin]\nlisten = \"0.0.0.0:8081\"",
+                &[("CORRAL_ADMIN_TOKEN", strong)]
+            )
+            .is_ok()
+        );
+        // On loopback the generated token (or any) is fine.
+        assert!(load("[admin]\ntoken = \"dev\"", &[]).is_ok());
+        assert!(load("[admin]\nlisten = \"[::1]:8081\"", &[]).is_ok());
+    }
 
     /// No secret of the file or the environment shows in `{:?}`, neither of
     /// the whole config nor of the parsed sections that hold one.
