@@ -12,6 +12,7 @@
 
 mod host;
 mod sink;
+mod stderr;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use wasmtime::component::Linker;
 
 pub use sink::LogSink;
+pub use stderr::ComponentStderr;
 
 use super::{Capability, CapabilityView, HostContext, NoSettings};
 use crate::config::ComponentConfig;
