@@ -276,11 +276,7 @@ async fn samples_flow_end_to_end(backends: Backends) {
     assert_eq!(again.json()["batch"], batch.as_str());
 
     // Everything carries the batch id into the logs.
-    let worker_log = std::fs::read_to_string(host.path("logs/worker.log")).unwrap();
-    assert!(
-        worker_log.contains(&format!("batch={batch}")),
-        "{worker_log}"
-    );
+    host.wait_log("logs/worker.log", &[&format!("batch={batch}")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 //! file = "logs/status/app.log"
 //! ```
 
+mod file;
 mod host;
 mod sink;
 mod stderr;

@@ -1,11 +1,8 @@
 //! Where one component's log lines end up.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
-use anyhow::Context as _;
+use super::file::LogFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -71,33 +68,25 @@ fn one_line(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// A component's log destination, shared by all its instances.
 pub struct LogSink {
     component: String,
-    file: Option<(PathBuf, Mutex<File>)>,
+    file: Option<LogFile>,
 }
 
 impl LogSink {
     pub fn open(component: &str, file: Option<&Path>) -> anyhow::Result<Self> {
-        let file = match file {
-            None => None,
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("creating log directory {} for {component:?}", dir.display())
-                    })?;
-                }
-                let handle = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .with_context(|| {
-                        format!("opening log file {} for {component:?}", path.display())
-                    })?;
-                Some((path.to_owned(), Mutex::new(handle)))
-            }
-        };
         Ok(Self {
             component: component.to_owned(),
-            file,
+            file: file
+                .map(|path| LogFile::open(component, path))
+                .transpose()?,
         })
+    }
+
+    /// Waits until every line written so far is in the file.
+    #[cfg(test)]
+    pub fn flush(&self) {
+        if let Some(file) = &self.file {
+            file.flush();
+        }
     }
 
     pub fn write(&self, level: Level, context: &str, message: &str) {
@@ -114,19 +103,10 @@ impl LogSink {
             Level::Warn => tracing::warn!(component, context, "{message}"),
             Level::Error | Level::Critical => tracing::error!(component, context, "{message}"),
         }
-        if let Some((path, file)) = &self.file {
+        if let Some(file) = &self.file {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let context = if context.is_empty() { "-" } else { context };
-            // One write per line: with O_APPEND concurrent instances never
-            // interleave within a line.
-            let line = format!("{now} {} {context} {message}\n", level.as_str());
-            let result = file
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .write_all(line.as_bytes());
-            if let Err(e) = result {
-                tracing::error!(component, file = %path.display(), "cannot write log line: {e}");
-            }
+            file.write(format!("{now} {} {context} {message}\n", level.as_str()));
         }
     }
 }
@@ -168,6 +148,7 @@ mod tests {
         let sink = LogSink::open("c", Some(&path)).unwrap();
         sink.write(Level::Info, "ctx\nx", "a\nb");
         sink.write(Level::Warn, "", "c");
+        sink.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");

@@ -191,7 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
-        let stderr = ComponentStderr::new(sink);
+        let stderr = ComponentStderr::new(sink.clone());
         let mut stream = stderr.p2_stream();
         stream
             .write(Bytes::from_static(b"panicked at src/lib.rs:3\r\nfir"))
@@ -200,6 +200,7 @@ mod tests {
             .write(Bytes::from_static(b"st\nforged \x1b[2J"))
             .unwrap();
         drop((stream, stderr));
+        sink.flush();
         assert_eq!(
             lines_of(&path),
             ["panicked at src/lib.rs:3", "first", "forged \\u{1b}[2J"]
@@ -211,7 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
-        let stderr = ComponentStderr::new(sink);
+        let stderr = ComponentStderr::new(sink.clone());
         // Two streams of the same instance share the budget.
         let (mut a, mut b) = (stderr.p2_stream(), stderr.p2_stream());
         let line = Bytes::from(
@@ -225,6 +226,7 @@ mod tests {
             b.write(line.clone()).unwrap();
         }
         drop((a, b, stderr));
+        sink.flush();
         let lines = lines_of(&path);
         assert_eq!(lines.len(), MAX_BYTES_PER_INSTANCE / 1024 + 1);
         assert_eq!(
@@ -241,12 +243,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
-        let stderr = ComponentStderr::new(sink);
+        let stderr = ComponentStderr::new(sink.clone());
         let mut stream = stderr.p2_stream();
         stream
             .write(Bytes::from(vec![b'y'; MAX_LINE_BYTES * 2 + 10]))
             .unwrap();
         drop((stream, stderr));
+        sink.flush();
         let lengths: Vec<usize> = lines_of(&path).iter().map(String::len).collect();
         assert_eq!(lengths, [MAX_LINE_BYTES, MAX_LINE_BYTES, 10]);
     }
