@@ -62,7 +62,8 @@ impl BlobStore {
                 })?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&config.path)?
                     // Deleting a container leaves no empty folders behind.
-                    .with_automatic_cleanup(true);
+                    .with_automatic_cleanup(true)
+                    .with_fsync(config.fsync);
                 (Arc::new(local), "local")
             }
             Backend::S3 => (Arc::new(s3(config, timeout)?), "s3"),
