@@ -144,6 +144,19 @@ pub async fn upload(http: &Http, host: &Host, file: &[u8]) -> Reply {
 }
 
 /// Polls the batch until nothing is pending.
+/// Waits (20 s at most) until the host's output holds `needle` `n` times.
+fn wait_output(host: &Host, needle: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host.output().matches(needle).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not {n} times in:\n{}",
+            host.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub async fn wait_processed(http: &Http, host: &Host, batch: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
@@ -396,8 +409,12 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
             .unwrap()
         })
     };
+    // 10,000 confirmed publishes take seconds: 300 ms in, the upload is
+    // still publishing, and the cut must find the host's connection open.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    assert!(!uploading.is_finished(), "the upload ended before the cut");
+    assert!(proxy.cut() >= 1, "no broker connection was open to cut");
+    wait_output(&host, "lost the RabbitMQ connection", 1);
     let mut reply = uploading.await.unwrap();
     // Either the host rode out the cut, or it said so with a 503: then the
     // same upload is retried, as the API tells clients to.
@@ -416,9 +433,34 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     );
     let batch = reply.json()["batch"].as_str().unwrap().to_owned();
 
-    // And again while the worker consumes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    proxy.cut();
+    // And again while the worker consumes: once it has processed some of
+    // the batch and not all of it.
+    let lost_before = host
+        .output()
+        .matches("lost the RabbitMQ connection")
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http
+            .get(&host.url(&format!("/api/transactions/{batch}")))
+            .await
+            .json();
+        let processed = status["processed"].as_u64().unwrap();
+        assert!(
+            processed < 10_000,
+            "the worker finished before the cut: {status}"
+        );
+        if processed > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never started: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(proxy.cut() >= 1, "no broker connection was open to cut");
+    wait_output(&host, "lost the RabbitMQ connection", lost_before + 1);
 
     let status = wait_processed(&http, &host, &batch, Duration::from_secs(180)).await;
     assert_eq!(status["total"], 10_000);
