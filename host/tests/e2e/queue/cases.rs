@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::{
-    BATCH_LOG, BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, publish_to_exchange, start,
-    wait_lines,
+    BATCH_LOG, BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, assert_nothing_comes_back, lines, publish,
+    publish_to_exchange, start, wait_lines,
 };
 use crate::common::*;
 
@@ -28,9 +28,9 @@ pub async fn handles_and_acks_in_order(b: &Backend) {
             "{line}"
         );
     }
-    // Acknowledged: none comes back.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(lines(&host, PROBE_LOG, "handled queue=work id=a-").len(), 5);
+    // Acknowledged: none comes back.
+    assert_nothing_comes_back(b, host, "work", "id=a-").await;
 }
 
 pub async fn retries_then_dead_letters(b: &Backend) {
@@ -293,12 +293,12 @@ pub async fn batches_carry_many_messages_per_call(b: &Backend) {
         sizes.len() < 50,
         "50 messages published at once share calls: {sizes:?}"
     );
-    // Acknowledged: none comes back.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         lines(&host, BATCH_LOG, "handled queue=batched id=m-").len(),
         50
     );
+    // Acknowledged: none comes back.
+    assert_nothing_comes_back(b, host, "batched", "id=m-").await;
 }
 
 /// In one batch, a rejected message is dead-lettered alone while the others
@@ -338,7 +338,6 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
         dead[0]
     );
     // Every message settled once: the acked ones never came back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         lines(&host, BATCH_LOG, "handled queue=batched id=a-").len(),
         3
@@ -347,4 +346,5 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
         lines(&host, DEAD_LOG, "handled queue=batched.dead").len(),
         3
     );
+    assert_nothing_comes_back(b, host, "batched", "id=a-").await;
 }
