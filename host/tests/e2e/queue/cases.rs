@@ -9,6 +9,12 @@ use super::{
 };
 use crate::common::*;
 
+/// The message id of a probe's log line (`... id=<id> attempt=...`).
+fn id_of(line: &str) -> &str {
+    let rest = &line[line.find("id=").expect("the line names its message id") + 3..];
+    rest.split(' ').next().unwrap()
+}
+
 fn ok(reply: &Reply) {
     assert_eq!(
         reply.status,
@@ -196,7 +202,28 @@ pub async fn throughput(b: &Backend) {
         ok(&publish(&host, "bulk", &format!("p{batch}"), "ack", 100).await);
     }
     let published = started.elapsed();
-    wait_lines(&host, BULK_LOG, "handled queue=bulk", n).await;
+    let expected: HashSet<String> = (0..n / 100)
+        .flat_map(|b| (0..100).map(move |i| format!("p{b}-{i}")))
+        .collect();
+    // Every message, each once: a line count alone would take a message
+    // handled twice for one that was lost.
+    let deadline = Instant::now() + super::WAIT;
+    loop {
+        let handled = lines(&host, BULK_LOG, "handled queue=bulk");
+        let ids: HashSet<String> = handled.iter().map(|l| id_of(l).to_owned()).collect();
+        if ids.is_superset(&expected) {
+            assert_eq!(ids, expected, "unexpected messages handled");
+            assert_eq!(handled.len(), n, "some messages were handled twice");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} messages handled after {:?}",
+            ids.intersection(&expected).count(),
+            super::WAIT
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let all = started.elapsed();
     eprintln!(
         "{n} messages: published in {published:?} ({:.0}/s), all handled in {all:?} ({:.0}/s)",
