@@ -251,6 +251,19 @@ memory_mb = 32
         self.dir.path().join(relative)
     }
 
+    /// Waits (20 s at most) until the host's output holds `needle` at
+    /// least `n` times: how tests know a request reached its component or
+    /// the host reached a state, without sleeping and hoping.
+    pub fn wait_output(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.output().matches(needle).count() < n {
+            if Instant::now() >= deadline {
+                panic!("{needle:?} not {n} times in:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The log file at `relative` once it holds every one of `needles`:
     /// component log files are written by a thread of the host's, a moment
     /// after the request that logged. Panics with the file's text after 10 s.

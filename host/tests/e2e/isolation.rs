@@ -119,7 +119,7 @@ async fn endless_loops_do_not_starve_other_components() {
             tokio::spawn(async move { http.get(&url).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.wait_output("spinning", 6);
     for _ in 0..5 {
         let reply = http.get(&host.url("/status")).await;
         assert_eq!(reply.status, 200);

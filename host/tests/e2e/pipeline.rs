@@ -144,19 +144,6 @@ pub async fn upload(http: &Http, host: &Host, file: &[u8]) -> Reply {
 }
 
 /// Polls the batch until nothing is pending.
-/// Waits (20 s at most) until the host's output holds `needle` `n` times.
-fn wait_output(host: &Host, needle: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while host.output().matches(needle).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} not {n} times in:\n{}",
-            host.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 pub async fn wait_processed(http: &Http, host: &Host, batch: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
@@ -414,7 +401,7 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!uploading.is_finished(), "the upload ended before the cut");
     assert!(proxy.cut() >= 1, "no broker connection was open to cut");
-    wait_output(&host, "lost the RabbitMQ connection", 1);
+    host.wait_output("lost the RabbitMQ connection", 1);
     let mut reply = uploading.await.unwrap();
     // Either the host rode out the cut, or it said so with a 503: then the
     // same upload is retried, as the API tells clients to.
@@ -460,7 +447,7 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(proxy.cut() >= 1, "no broker connection was open to cut");
-    wait_output(&host, "lost the RabbitMQ connection", lost_before + 1);
+    host.wait_output("lost the RabbitMQ connection", lost_before + 1);
 
     let status = wait_processed(&http, &host, &batch, Duration::from_secs(180)).await;
     assert_eq!(status["total"], 10_000);
