@@ -107,13 +107,18 @@ impl QueueBatchHandler for Logger {
 /// its own: a bad message is rejected alone).
 fn handle_batch(deliveries: &[Delivery]) -> Vec<Disposition> {
     let now = time::now_millis();
-    let retry = |attempt: u32| Disposition::Retry(1_000 * u64::from(attempt.min(30)));
-    let retry_all = |why: &str| {
+    // A store that is down postpones without spending an attempt (the host
+    // pauses the queue); any other failure retries.
+    let retry = |attempt: u32, e: &corral_sdk::kv::Error| match e.is_unavailable() {
+        true => Disposition::Unavailable(1_000),
+        false => Disposition::Retry(1_000 * u64::from(attempt.min(30))),
+    };
+    let retry_all = |e: &corral_sdk::kv::Error| {
         log::warn(
             "queue",
-            &format!("{} messages will retry: {why}", deliveries.len()),
+            &format!("{} messages will retry: {e}", deliveries.len()),
         );
-        deliveries.iter().map(|d| retry(d.attempt)).collect()
+        deliveries.iter().map(|d| retry(d.attempt, e)).collect()
     };
     let ids: Vec<String> = deliveries
         .iter()
@@ -128,14 +133,14 @@ fn handle_batch(deliveries: &[Delivery]) -> Vec<Disposition> {
         .collect();
     let store = match open() {
         Ok(store) => store,
-        Err(e) => return retry_all(&e.to_string()),
+        Err(e) => return retry_all(&e),
     };
     // Deliveries of one message in this batch: the first claims it.
     let mut first = std::collections::HashSet::new();
     let unique: Vec<bool> = ids.iter().map(|id| first.insert(id.as_str())).collect();
     let claims = match store.claim(&ids, PENDING_FOR) {
         Ok(claims) => claims,
-        Err(e) => return retry_all(&e.to_string()),
+        Err(e) => return retry_all(&e),
     };
     let mut dispositions = vec![Disposition::Ack; deliveries.len()];
     let mut records = Vec::new();
@@ -205,7 +210,7 @@ fn handle_batch(deliveries: &[Delivery]) -> Vec<Disposition> {
                 );
             }
             for n in taken {
-                dispositions[n] = retry(deliveries[n].attempt);
+                dispositions[n] = retry(deliveries[n].attempt, &e);
             }
         }
     }

@@ -33,19 +33,26 @@ impl Error {
         }
     }
 
+    /// Whether the store itself failed (unreachable, or no answer in time)
+    /// rather than this call: the same call may work later.
+    pub fn is_unavailable(&self) -> bool {
+        self.0.starts_with(crate::kv::UNAVAILABLE_PREFIX)
+    }
+
     /// Whether the object (or container) does not exist.
     pub fn is_not_found(&self) -> bool {
         self.0.ends_with(": not found") || self.0.contains("does not exist")
     }
 
     /// A stable code for error responses: `not_granted` (the container is
-    /// not in the grant), `invalid` (a bad name), `not_found`, or
-    /// `blobstore` (anything else).
+    /// not in the grant), `invalid` (a bad name), `not_found`,
+    /// `backend_unavailable` (the store is down), or `blobstore` (anything
+    /// else).
     pub fn code(&self) -> &'static str {
         self.kind().1
     }
 
-    /// The HTTP status that fits: 403, 400, 404 or 502.
+    /// The HTTP status that fits: 403, 400, 404, 503 or 502.
     pub fn http_status(&self) -> u16 {
         self.kind().0
     }
@@ -55,6 +62,7 @@ impl Error {
             Some(_) if self.0.contains("is not granted") => (403, "not_granted"),
             Some(_) => (400, "invalid"),
             None if self.is_not_found() => (404, "not_found"),
+            None if self.is_unavailable() => (503, "backend_unavailable"),
             None => (502, "blobstore"),
         }
     }

@@ -293,10 +293,15 @@ impl From<serde_json::Error> for Error {
 }
 
 /// The key-value error's own status and code (403 `access_denied`, 404
-/// `no_such_store`, 500 `keyvalue_error`), its text as the message.
+/// `no_such_store`, 503 `backend_unavailable` with `Retry-After`, 500
+/// `keyvalue_error`), its text as the message.
 impl From<crate::kv::Error> for Error {
     fn from(e: crate::kv::Error) -> Self {
-        Self::new(e.http_status(), e.code(), e.to_string())
+        let error = Self::new(e.http_status(), e.code(), e.to_string());
+        match e.is_unavailable() {
+            true => error.with_field("keyvalue").with_header("retry-after", "5"),
+            false => error,
+        }
     }
 }
 
@@ -308,6 +313,9 @@ impl From<crate::blob::Error> for Error {
         let error = Self::new(e.http_status(), e.code(), e.0.clone());
         match e.field() {
             Some(field) => error.with_field(field),
+            None if e.is_unavailable() => error
+                .with_field("blobstore")
+                .with_header("retry-after", "5"),
             None => error,
         }
     }
@@ -508,6 +516,19 @@ mod tests {
         same(
             kv::Error::Other("down".into()).into(),
             Response::error(500, "keyvalue_error", None, "down"),
+        );
+        // The host marks an outage: 503 with a hint when to come back.
+        let outage = "unavailable: keyvalue get: redis at 127.0.0.1:1 is unreachable";
+        same(
+            kv::Error::Other(outage.into()).into(),
+            Response::error(503, "backend_unavailable", Some("keyvalue"), outage)
+                .with_header("retry-after", "5"),
+        );
+        let outage = "unavailable: put \"o\": the s3 store did not answer within 300 ms";
+        same(
+            blob::Error(outage.into()).into(),
+            Response::error(503, "backend_unavailable", Some("blobstore"), outage)
+                .with_header("retry-after", "5"),
         );
         let blob = |message: &str| Error::from(blob::Error(message.into()));
         let e = blob("container \"x\" is not granted");

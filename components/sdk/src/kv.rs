@@ -37,21 +37,33 @@ pub enum Error {
     Other(String),
 }
 
+/// How the host begins the message of an outage (the store unreachable, or
+/// no answer in time): wasi:keyvalue has no error case of its own for it.
+pub const UNAVAILABLE_PREFIX: &str = "unavailable: ";
+
 impl Error {
+    /// Whether the store itself failed (unreachable, or no answer in time)
+    /// rather than this call: the same call may work later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Other(m) if m.starts_with(UNAVAILABLE_PREFIX))
+    }
+
     /// A stable code for error responses.
     pub fn code(&self) -> &'static str {
         match self {
             Error::NoSuchStore => "no_such_store",
             Error::AccessDenied => "access_denied",
+            _ if self.is_unavailable() => "backend_unavailable",
             Error::Other(_) => "keyvalue_error",
         }
     }
 
-    /// The HTTP status that fits: 404, 403 or 500.
+    /// The HTTP status that fits: 404, 403, 503 (the store is down) or 500.
     pub fn http_status(&self) -> u16 {
         match self {
             Error::NoSuchStore => 404,
             Error::AccessDenied => 403,
+            _ if self.is_unavailable() => 503,
             Error::Other(_) => 500,
         }
     }

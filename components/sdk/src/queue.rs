@@ -51,6 +51,9 @@ pub enum Error {
     Retry { after_ms: u64, reason: String },
     /// A poison message: straight to the dead-letter queue with the reason.
     Reject(String),
+    /// A backend the handler needs is down: deliver the message again after
+    /// `after_ms`, without counting an attempt; the queue pauses meanwhile.
+    Unavailable { after_ms: u64, reason: String },
 }
 
 impl Error {
@@ -72,15 +75,35 @@ impl Error {
         Self::Reject(reason.into())
     }
 
+    /// A backend is down: postpone without counting an attempt, after
+    /// [`DEFAULT_RETRY_MS`] (the host doubles the pause while it lasts).
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            after_ms: DEFAULT_RETRY_MS,
+            reason: reason.into(),
+        }
+    }
+
+    /// [`Error::unavailable`] when `unavailable` is true, else
+    /// [`Error::retry`]: what a backend's failure stands for.
+    fn backend(unavailable: bool, reason: String) -> Self {
+        match unavailable {
+            true => Self::unavailable(reason),
+            false => Self::retry(reason),
+        }
+    }
+
     pub fn reason(&self) -> &str {
         match self {
-            Self::Retry { reason, .. } | Self::Reject(reason) => reason,
+            Self::Retry { reason, .. }
+            | Self::Reject(reason)
+            | Self::Unavailable { reason, .. } => reason,
         }
     }
 
     /// Logs a retry's reason, which the disposition cannot carry.
     pub(crate) fn log_retry(&self, messages: usize) {
-        if let Self::Retry { after_ms, reason } = self {
+        if let Self::Retry { after_ms, reason } | Self::Unavailable { after_ms, reason } = self {
             let what = if messages == 1 {
                 "the message".to_owned()
             } else {
@@ -107,6 +130,7 @@ impl From<Error> for Disposition {
         match error {
             Error::Retry { after_ms, .. } => Disposition::Retry(after_ms),
             Error::Reject(reason) => Disposition::Reject(reason),
+            Error::Unavailable { after_ms, .. } => Disposition::Unavailable(after_ms),
         }
     }
 }
@@ -118,25 +142,27 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-/// Retry: the store may be back by then.
+/// The store is down: postponed, not an attempt. Anything else: retry.
 impl From<crate::kv::Error> for Error {
     fn from(e: crate::kv::Error) -> Self {
-        Self::retry(e.to_string())
+        Self::backend(e.is_unavailable(), e.to_string())
     }
 }
 
-/// Retry: the store may be back by then.
+/// The store is down: postponed, not an attempt. Anything else: retry.
 impl From<crate::blob::Error> for Error {
     fn from(e: crate::blob::Error) -> Self {
-        Self::retry(e.0)
+        Self::backend(e.is_unavailable(), e.0)
     }
 }
 
-/// Retry: the broker may be back by then (a refused grant or argument
-/// ends in the dead-letter queue after `max_attempts`, like any retry).
+/// The broker is down: postponed, not an attempt. A refused grant or
+/// argument is retried, and ends in the dead-letter queue after
+/// `max_attempts` like any retry.
 impl From<crate::messaging::Error> for Error {
     fn from(e: crate::messaging::Error) -> Self {
-        Self::retry(format!("{}: {}", e.code(), e.detail()))
+        let unavailable = matches!(e, crate::messaging::Error::Unavailable(_));
+        Self::backend(unavailable, format!("{}: {}", e.code(), e.detail()))
     }
 }
 
@@ -182,5 +208,20 @@ mod tests {
         ));
         let batch = crate::queue_batch::Disposition::from(Error::retry_after(5, "later"));
         assert!(matches!(batch, crate::queue_batch::Disposition::Retry(5)));
+        // An outage postpones instead of spending an attempt.
+        let outage = Error::from(crate::kv::Error::Other(
+            "unavailable: keyvalue get: redis at 127.0.0.1:6379 is unreachable".into(),
+        ));
+        assert!(matches!(
+            Disposition::from(outage),
+            Disposition::Unavailable(DEFAULT_RETRY_MS)
+        ));
+        let outage = Error::from(crate::blob::Error("unavailable: put: timeout".into()));
+        assert!(matches!(
+            crate::queue_batch::Disposition::from(outage),
+            crate::queue_batch::Disposition::Unavailable(DEFAULT_RETRY_MS)
+        ));
+        let down = Error::from(crate::messaging::Error::Unavailable("no broker".into()));
+        assert!(matches!(down, Error::Unavailable { .. }));
     }
 }

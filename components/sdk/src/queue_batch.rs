@@ -27,6 +27,7 @@ impl From<Error> for Disposition {
         match error {
             Error::Retry { after_ms, .. } => Disposition::Retry(after_ms),
             Error::Reject(reason) => Disposition::Reject(reason),
+            Error::Unavailable { after_ms, .. } => Disposition::Unavailable(after_ms),
         }
     }
 }

@@ -95,8 +95,12 @@ impl QueueBatchHandler for Worker {
                 );
             }
             for item in &items {
-                dispositions[item.position] =
-                    Disposition::Retry(RETRY_MS * u64::from(item.delivery.attempt.min(30)));
+                dispositions[item.position] = match problem {
+                    // A store is down: the records wait for it, without
+                    // spending attempts (the host pauses the queue).
+                    Error::Unavailable { .. } => Disposition::Unavailable(RETRY_MS),
+                    _ => Disposition::Retry(RETRY_MS * u64::from(item.delivery.attempt.min(30))),
+                };
             }
         }
         Ok(dispositions)

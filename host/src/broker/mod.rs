@@ -121,6 +121,10 @@ pub enum Outcome {
     Ack,
     /// Deliver it again after `delay`, with `attempt + 1`.
     Retry(Duration),
+    /// Deliver it again after `delay` with the same attempt: the handler
+    /// could not try (a backend it needs is down), so this does not count
+    /// toward `max_attempts`.
+    Postpone(Duration),
     /// Move it to the dead-letter queue, recording `reason`.
     DeadLetter(String),
 }

@@ -10,6 +10,7 @@
 //! | `trap`           | panics (the host retries with back-off)             |
 //! | `slow:MS`        | waits MS milliseconds, then `ack`                   |
 //! | `forward:QUEUE`  | publishes a copy to QUEUE, then `ack`               |
+//! | `down-until:MS`  | `unavailable(100)` until the Unix time MS, then `ack` |
 //!
 //! Every message is logged when it starts (`started queue=Q id=ID
 //! attempt=N`) and before its disposition is carried out (`handled queue=Q
@@ -54,6 +55,11 @@ impl QueueHandler for Probe {
             ("slow", ms) => {
                 sleep_ms(ms.parse().unwrap_or(1000));
                 (Disposition::Ack, "ack".to_owned())
+            }
+            ("down-until", ms)
+                if corral_sdk::time::now_millis() < ms.parse::<i64>().unwrap_or(0) =>
+            {
+                (Disposition::Unavailable(100), "unavailable".to_owned())
             }
             ("forward", queue) => match messaging::publish(queue, message) {
                 Ok(()) => (Disposition::Ack, format!("forwarded to {queue}")),

@@ -218,11 +218,15 @@ impl Settle for AmqpSettle {
             let topology = &self.publisher.topology;
             let copy = match outcome {
                 Outcome::Ack => Ok(()),
-                Outcome::Retry(delay) => {
+                Outcome::Retry(delay) | Outcome::Postpone(delay) => {
                     let queue = topology.delay_queue(&self.queue, delay);
+                    let next = match outcome {
+                        Outcome::Retry(_) => attempt + 1,
+                        _ => attempt,
+                    };
                     let item = Outgoing {
                         body: message.body,
-                        properties: properties::with_attempt(&self.properties, attempt + 1),
+                        properties: properties::with_attempt(&self.properties, next),
                     };
                     self.publisher
                         .send(&Route::queue(vec![queue]), &[item])

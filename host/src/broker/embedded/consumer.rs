@@ -135,6 +135,10 @@ impl Settle for EmbeddedSettle {
                         attempt: attempt + 1,
                     },
                 },
+                Outcome::Postpone(delay) => Next::Delay {
+                    due_ms: now_ms() + delay.as_millis() as u64,
+                    record: Record { message, attempt },
+                },
                 Outcome::DeadLetter(reason) => {
                     set_header(&mut message.headers, DEAD_REASON_HEADER, reason);
                     set_header(

@@ -34,8 +34,33 @@ pub enum BlobError {
 }
 
 /// The component sees the sentence.
+impl BlobError {
+    /// The store could not be reached or did not answer in time (not a
+    /// refusal of this call): worth trying again later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            // The S3 client reports connection failures and the server's
+            // 5xx answers, after its own retries, as `Generic`.
+            Self::Store {
+                backend: "s3",
+                source: object_store::Error::Generic { .. },
+                ..
+            } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The message a component gets. wasi:blobstore errors are strings; one
+/// for an outage starts with `unavailable: ` (as the key-value
+/// capability's do), which the SDK turns into 503 / a paused queue.
 impl From<BlobError> for String {
     fn from(error: BlobError) -> Self {
-        error.to_string()
+        if error.is_unavailable() {
+            format!("unavailable: {error}")
+        } else {
+            error.to_string()
+        }
     }
 }

@@ -17,12 +17,39 @@ use super::validate;
 
 /// A failed operation. Its message reaches the component as
 /// `error::other(message)`, so it names what went wrong in plain words.
+///
+/// wasi:keyvalue's error type has no case for "the backend is down, try
+/// later", which a component must tell apart from a bad argument (503 and
+/// a paused queue, not 500 or a dead letter). Such a message starts with
+/// [`UNAVAILABLE_PREFIX`]; the SDK reads it (`kv::Error::is_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure(pub String);
+
+/// How the message of a failure of the backend itself (unreachable, or no
+/// answer in time) begins.
+pub const UNAVAILABLE_PREFIX: &str = "unavailable: ";
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+
+    /// The backend could not be reached or did not answer in time.
+    pub fn unavailable(message: impl std::fmt::Display) -> Self {
+        Self(format!("{UNAVAILABLE_PREFIX}{message}"))
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.0.starts_with(UNAVAILABLE_PREFIX)
+    }
+
+    /// The same failure with what was being done in front of its message
+    /// (after the unavailable mark, which stays first).
+    fn during(self, what: &str) -> Self {
+        match self.0.strip_prefix(UNAVAILABLE_PREFIX) {
+            Some(rest) => Self::unavailable(format!("keyvalue {what}: {rest}")),
+            None => Self(format!("keyvalue {what}: {}", self.0)),
+        }
     }
 }
 
@@ -169,8 +196,8 @@ impl KeyValueStore {
     /// give the component an error, never hold its request hostage.
     pub(super) async fn run<T>(&self, what: &str, op: Op<T>) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, op).await {
-            Ok(result) => result.map_err(|e| Failure(format!("keyvalue {what}: {e}"))),
-            Err(_) => Err(Failure(format!(
+            Ok(result) => result.map_err(|e| e.during(what)),
+            Err(_) => Err(Failure::unavailable(format!(
                 "keyvalue {what}: {} did not answer within {} ms",
                 self.backend.describe(),
                 self.timeout.as_millis()

@@ -109,7 +109,7 @@ impl Inner {
     fn failure(&self, e: RedisError) -> Failure {
         let addr = self.client.get_connection_info().addr().to_string();
         if e.is_connection_refusal() || e.is_io_error() || e.is_timeout() {
-            Failure(format!("redis at {addr} is unreachable: {e}"))
+            Failure::unavailable(format!("redis at {addr} is unreachable: {e}"))
         } else {
             Failure(format!("redis at {addr}: {e}"))
         }

@@ -38,6 +38,10 @@ pub struct QueueConfig {
     /// How long a batch waits for more messages once it has its first.
     #[serde(default = "defaults::batch_wait_ms")]
     pub batch_wait_ms: u64,
+    /// Longest pause of the queue while a handler reports a backend
+    /// unavailable (pauses double up to this; see `pause.rs`).
+    #[serde(default = "defaults::max_pause_ms")]
+    pub max_pause_ms: u64,
 }
 
 mod defaults {
@@ -61,6 +65,9 @@ mod defaults {
     }
     pub fn batch_wait_ms() -> u64 {
         5
+    }
+    pub fn max_pause_ms() -> u64 {
+        300_000
     }
 }
 

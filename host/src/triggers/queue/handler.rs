@@ -70,6 +70,11 @@ fn outcome(config: &QueueConfig, attempt: u32, answer: Result<Disposition, NoAns
             Duration::from_millis(ms.min(config.max_retry_delay_ms)),
             "the handler asked to retry".to_owned(),
         ),
+        // Not an attempt: the handler could not try. The trigger turns the
+        // delay into the queue's pause (see `pause.rs`).
+        Ok(Disposition::Unavailable(ms)) => {
+            return Outcome::Postpone(Duration::from_millis(ms.min(config.max_pause_ms)));
+        }
         Err(why) => (backoff(config, attempt), why.to_string()),
     };
     if attempt >= config.max_attempts {
@@ -136,6 +141,7 @@ async fn call_batch(
             BatchDisposition::Ack => Disposition::Ack,
             BatchDisposition::Retry(ms) => Disposition::Retry(ms),
             BatchDisposition::Reject(reason) => Disposition::Reject(reason),
+            BatchDisposition::Unavailable(ms) => Disposition::Unavailable(ms),
         })
         .collect())
 }
@@ -209,6 +215,13 @@ mod tests {
         assert_eq!(
             outcome(&c, 1, Ok(Disposition::Reject("bad".into()))),
             Outcome::DeadLetter("rejected: bad".into())
+        );
+        // An outage is no attempt: even the last one is postponed, capped
+        // at the longest pause.
+        c.max_pause_ms = 60_000;
+        assert_eq!(
+            outcome(&c, 3, Ok(Disposition::Unavailable(999_999))),
+            Outcome::Postpone(Duration::from_secs(60))
         );
     }
 }

@@ -17,10 +17,12 @@
 //! only after its handler finished *and* its disposition was carried out
 //! (the retry or dead-letter copy stored): at-least-once, never lost.
 //! On stop, no new message is taken, those in flight finish and are
-//! settled, and the rest stay in the queue for the next start.
+//! settled, and the rest stay in the queue for the next start. While a
+//! handler reports a backend unavailable, the queue pauses (`pause.rs`).
 
 mod config;
 mod handler;
+mod pause;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,7 @@ use crate::broker::{Delivery, LazyBroker, Outcome, Subscribe, Subscription};
 use crate::runtime::Registry;
 use crate::runtime::deployment::QueueEntry;
 use crate::shutdown::Shutdown;
+use pause::Pause;
 
 /// Consumes `config.name` from `broker` for component `name` until `stop`
 /// fires.
@@ -73,6 +76,7 @@ pub async fn run(
     });
     tracing::info!(component = %name, queue = %config.name, concurrency = config.concurrency, "queue trigger started");
     let slots = Arc::new(Semaphore::new(config.concurrency as usize));
+    let pause = Arc::new(Pause::new(Duration::from_millis(config.max_pause_ms)));
     let config = Arc::new(config);
     let mut running = JoinSet::new();
     loop {
@@ -80,6 +84,13 @@ pub async fn run(
             () = stop.wait() => break,
             slot = slots.clone().acquire_owned() => slot.expect("never closed"),
         };
+        // Paused: a backend is down, and new messages would only fail too.
+        if let Some(until) = pause.until() {
+            tokio::select! {
+                () = stop.wait() => break,
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
         let first = tokio::select! {
             () = stop.wait() => break,
             delivery = subscription.next() => match delivery {
@@ -98,9 +109,11 @@ pub async fn run(
             top_up(&mut subscription, &mut batch, &config, &mut stop).await;
         }
         let (registry, component, config) = (registry.clone(), name.clone(), config.clone());
+        let pause = pause.clone();
         running.spawn(async move {
             let name = component;
             let outcomes = handler::decide(&registry, &name, &config, deployment, &batch).await;
+            let outcomes = paced(&pause, &name, &config.name, outcomes);
             let settled = batch.into_iter().zip(outcomes).map(|(delivery, outcome)| {
                 let (name, queue) = (&name, &config.name);
                 async move {
@@ -157,6 +170,37 @@ async fn top_up(
             },
         }
     }
+}
+
+/// Turns the handler's `unavailable` answers into the queue's pause: each
+/// such message is postponed for as long as the queue is paused. Any other
+/// answer (the backends worked) ends the pause.
+fn paced(pause: &Pause, component: &str, queue: &str, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    let down = outcomes.iter().any(|o| matches!(o, Outcome::Postpone(_)));
+    if !down {
+        if pause.recovered() {
+            tracing::info!(component, queue, "backends answer again; queue resumed");
+        }
+        return outcomes;
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Postpone(hint) => {
+                let paused = pause.unavailable(hint);
+                if paused.escalated {
+                    tracing::warn!(
+                        component,
+                        queue,
+                        pause_ms = paused.delay.as_millis() as u64,
+                        "a backend of the handler is unavailable; pausing the queue (messages are postponed, not counted as attempts)"
+                    );
+                }
+                Outcome::Postpone(paused.delay)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn report(name: &str, done: Result<(), tokio::task::JoinError>) {

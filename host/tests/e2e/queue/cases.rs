@@ -375,3 +375,40 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
     );
     assert_nothing_comes_back(b, host, "batched", "id=a-").await;
 }
+
+/// A handler whose backend is down answers `unavailable`: its message is
+/// postponed without spending attempts (this queue dead-letters at 3), the
+/// queue pauses and resumes, and once the backend is back the message is
+/// acked at its first attempt. Nothing is dead-lettered.
+pub async fn an_outage_pauses_the_queue_and_spends_no_attempts(b: &Backend) {
+    let host = start(b);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let body = format!("down-until:{}", now + 2_000);
+    ok(&publish(&host, "work", "o", &body, 1).await);
+    wait_lines(&host, PROBE_LOG, "id=o attempt=1 body=down-until", 1).await;
+    let acked = wait_lines(&host, PROBE_LOG, "-> ack", 1).await;
+    assert!(
+        acked[0].contains("handled queue=work id=o attempt=1 "),
+        "{}",
+        acked[0]
+    );
+    let tries = lines(&host, PROBE_LOG, "handled queue=work id=o ");
+    assert!(
+        tries.iter().all(|t| t.contains(" attempt=1 ")),
+        "an outage spent attempts: {tries:#?}"
+    );
+    let postponed = tries
+        .iter()
+        .filter(|t| t.ends_with("-> unavailable"))
+        .count();
+    assert!(
+        postponed >= 3,
+        "more postponements than max_attempts: {tries:#?}"
+    );
+    assert!(lines(&host, DEAD_LOG, "id=o ").is_empty(), "dead-lettered");
+    host.wait_output("pausing the queue", 1);
+    host.wait_output("queue resumed", 1);
+}

@@ -233,13 +233,14 @@ fn silent_s3(timeout_ms: u64) -> (Arc<BlobStore>, std::net::TcpListener) {
 async fn every_call_is_bounded_by_the_timeout() {
     let (store, _listener) = silent_s3(300);
     let started = std::time::Instant::now();
-    let err = store
-        .put("c", "o", Bytes::from("x"))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = store.put("c", "o", Bytes::from("x")).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    // What the component reads: marked as an outage.
+    let err = String::from(err);
     assert!(
-        err.contains("did not answer within 300 ms") && err.contains("\"o\""),
+        err.starts_with("unavailable: ")
+            && err.contains("did not answer within 300 ms")
+            && err.contains("\"o\""),
         "{err}"
     );
     let err = store.container_created("c").await.unwrap_err().to_string();

@@ -485,6 +485,10 @@ async fn buckets_are_isolated(store: KeyValueStore, _: Kind) {
 async fn keys_are_validated(store: KeyValueStore, _: Kind) {
     let err = store.get("b", "").await.unwrap_err();
     assert!(err.0.contains("key is empty"), "{err}");
+    assert!(
+        !err.is_unavailable(),
+        "a bad argument is not an outage: {err}"
+    );
     let err = store
         .set("b", &"x".repeat(2000), vec![], None)
         .await
