@@ -7,7 +7,9 @@
 //! | GET    | `/v1/components`                   | list components, versions |
 //! | PUT    | `/v1/components/{name}` (wasm body)| compile, check, swap      |
 //! | POST   | `/v1/components/{name}/rollback`   | previous version back     |
+//! | POST   | `/v1/queues/{queue}/redrive`       | dead letters back to work |
 
+pub mod queues;
 pub mod token;
 
 use std::sync::Arc;
@@ -19,18 +21,24 @@ use hyper::body::Incoming;
 use crate::responses::{Body, HostError, json};
 use crate::runtime::{Registry, RegistryError};
 use crate::server::Handler;
+use queues::Queues;
 
 /// Largest component accepted by a redeploy.
 const MAX_COMPONENT_BYTES: usize = 256 * 1024 * 1024;
 
 pub struct AdminApi {
     registry: Arc<Registry>,
+    queues: Queues,
     token: String,
 }
 
 impl AdminApi {
-    pub fn new(registry: Arc<Registry>, token: String) -> Self {
-        Self { registry, token }
+    pub fn new(registry: Arc<Registry>, queues: Queues, token: String) -> Self {
+        Self {
+            registry,
+            queues,
+            token,
+        }
     }
 
     fn authorized(&self, request: &Request<Incoming>) -> bool {
@@ -91,6 +99,10 @@ impl AdminApi {
             (Method::POST, ["v1", "components", name, "rollback"]) => {
                 let info = self.registry.rollback(name).await.map_err(registry_error)?;
                 Ok(json(StatusCode::OK, &serde_json::to_value(info).unwrap()))
+            }
+            (Method::POST, ["v1", "queues", queue, "redrive"]) => {
+                let done = self.queues.redrive(queue, request.uri().query()).await?;
+                Ok(json(StatusCode::OK, &serde_json::to_value(done).unwrap()))
             }
             _ => Err(HostError::new(
                 StatusCode::NOT_FOUND,

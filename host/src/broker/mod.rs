@@ -25,6 +25,7 @@
 pub mod amqp;
 pub mod embedded;
 mod lazy;
+pub mod redrive;
 pub mod routing;
 pub mod settings;
 

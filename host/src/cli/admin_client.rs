@@ -169,6 +169,30 @@ pub fn rollback(config_path: &Path, args: &AdminArgs, name: &str) -> anyhow::Res
     Ok(())
 }
 
+pub fn redrive(
+    config_path: &Path,
+    args: &AdminArgs,
+    queue: &str,
+    limit: Option<u64>,
+) -> anyhow::Result<()> {
+    let target = target(config_path, args)?;
+    let query = limit.map(|n| format!("?limit={n}")).unwrap_or_default();
+    let value = call(
+        &target,
+        Method::POST,
+        &format!("/v1/queues/{queue}/redrive{query}"),
+        Bytes::new(),
+        None,
+    )?;
+    println!(
+        "moved {} messages from {} back to {}",
+        value["moved"],
+        value["from"].as_str().unwrap_or("?"),
+        queue
+    );
+    Ok(())
+}
+
 pub fn components(config_path: &Path, args: &AdminArgs, json: bool) -> anyhow::Result<()> {
     let target = target(config_path, args)?;
     let value = call(&target, Method::GET, "/v1/components", Bytes::new(), None)?;

@@ -52,6 +52,18 @@ enum Command {
     /// Validate the configuration (fields, routes, limits, grants) without
     /// starting anything.
     Check,
+    /// Move a queue's dead letters back to it, to be handled again from
+    /// attempt 1 (after the cause is fixed).
+    Redrive {
+        /// The queue (its dead-letter queue is the consumer's
+        /// `dead_letter`, by default `<queue>.dead`).
+        queue: String,
+        /// Move at most this many.
+        #[arg(long)]
+        limit: Option<u64>,
+        #[command(flatten)]
+        admin: admin_client::AdminArgs,
+    },
     /// List the running components: version, digest, routes, since when.
     Components {
         /// Print JSON instead of a table.
@@ -73,6 +85,11 @@ impl Cli {
             Command::Rollback { name, admin } => {
                 admin_client::rollback(&self.config, &admin, &name)
             }
+            Command::Redrive {
+                queue,
+                limit,
+                admin,
+            } => admin_client::redrive(&self.config, &admin, &queue, limit),
             Command::Components { json, admin } => {
                 admin_client::components(&self.config, &admin, json)
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::admin::queues::Queues;
 use crate::admin::{self, AdminApi};
 use crate::config::Config;
 use crate::platform::Platform;
@@ -108,7 +109,8 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         Router::new(&config),
         config.server.max_body_bytes,
     ));
-    let admin_api = Arc::new(AdminApi::new(registry.clone(), token));
+    let queues = Queues::new(platform.broker.clone(), platform.plan.dead_letters());
+    let admin_api = Arc::new(AdminApi::new(registry.clone(), queues, token));
     let (stop, shutdown) = crate::shutdown::channel();
     let drain = Duration::from_millis(config.server.drain_timeout_ms);
     let admin_task = tokio::spawn(server::serve(

@@ -11,6 +11,7 @@
 //! | `slow:MS`        | waits MS milliseconds, then `ack`                   |
 //! | `forward:QUEUE`  | publishes a copy to QUEUE, then `ack`               |
 //! | `down-until:MS`  | `unavailable(100)` until the Unix time MS, then `ack` |
+//! | `reject-before:MS` | `reject` until the Unix time MS, then `ack`       |
 //!
 //! Every message is logged when it starts (`started queue=Q id=ID
 //! attempt=N`) and before its disposition is carried out (`handled queue=Q
@@ -60,6 +61,11 @@ impl QueueHandler for Probe {
                 if corral_sdk::time::now_millis() < ms.parse::<i64>().unwrap_or(0) =>
             {
                 (Disposition::Unavailable(100), "unavailable".to_owned())
+            }
+            ("reject-before", ms)
+                if corral_sdk::time::now_millis() < ms.parse::<i64>().unwrap_or(0) =>
+            {
+                (Disposition::Reject("not yet".into()), "reject".to_owned())
             }
             ("forward", queue) => match messaging::publish(queue, message) {
                 Ok(()) => (Disposition::Ack, format!("forwarded to {queue}")),

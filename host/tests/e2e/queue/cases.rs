@@ -412,3 +412,47 @@ pub async fn an_outage_pauses_the_queue_and_spends_no_attempts(b: &Backend) {
     host.wait_output("pausing the queue", 1);
     host.wait_output("queue resumed", 1);
 }
+
+/// `corral redrive QUEUE` moves what the queue dead-lettered back to it once
+/// the cause is gone: each message is handled again from attempt 1, and
+/// the dead-letter queue is left empty.
+pub async fn redrive_moves_dead_letters_back_to_work(b: &Backend) {
+    let host = start(b);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    // Rejected until then: the "cause" that is fixed by the time of the
+    // redrive.
+    let fixed_at = now + Duration::from_millis(1500);
+    let body = format!("reject-before:{}", fixed_at.as_millis());
+    ok(&publish(&host, "bulk", "d", &body, 3).await);
+    wait_lines(&host, BULK_LOG, "-> reject", 3).await;
+    let wait = fixed_at.saturating_sub(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap(),
+    );
+    tokio::time::sleep(wait).await;
+
+    let out = host.cli(&["redrive", "bulk"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("moved 3 messages from bulk.dead back to bulk"),
+        "{stdout}"
+    );
+    let acked = wait_lines(&host, BULK_LOG, "-> ack", 3).await;
+    let ids: HashSet<&str> = acked.iter().map(|l| id_of(l)).collect();
+    assert_eq!(ids, HashSet::from(["d-0", "d-1", "d-2"]), "{acked:#?}");
+    assert!(
+        acked.iter().all(|l| l.contains(" attempt=1 ")),
+        "a redriven message starts again: {acked:#?}"
+    );
+    let out = host.cli(&["redrive", "bulk"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("moved 0 messages"), "{stdout}");
+}

@@ -277,6 +277,7 @@ both!(throughput);
 both!(batches_carry_many_messages_per_call);
 both!(a_batch_settles_each_message_by_its_own_answer);
 both!(an_outage_pauses_the_queue_and_spends_no_attempts);
+both!(redrive_moves_dead_letters_back_to_work);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_connection_drops_lose_nothing() {
