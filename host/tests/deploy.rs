@@ -82,7 +82,28 @@ fn the_host_starts_last_after_healthy_backends() {
             "{name:?} has a healthcheck"
         );
     }
-    assert!(corral["healthcheck"]["test"].is_sequence());
+    // The host's own readiness (every backend), on the admin port the
+    // compose config listens on, not a component's `/status`.
+    let test: Vec<&str> = corral["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let config = std::fs::read_to_string(root().join("deploy/corral.compose.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&config).unwrap();
+    let admin_port = config["admin"]["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    assert!(
+        test.last()
+            .unwrap()
+            .ends_with(&format!(":{admin_port}/ready")),
+        "{test:?}"
+    );
     assert_eq!(
         services["nginx"]["depends_on"]["corral"]["condition"],
         "service_healthy"

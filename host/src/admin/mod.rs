@@ -8,8 +8,10 @@
 //! | PUT    | `/v1/components/{name}` (wasm body)| compile, check, swap      |
 //! | POST   | `/v1/components/{name}/rollback`   | previous version back     |
 //! | POST   | `/v1/queues/{queue}/redrive`       | dead letters back to work |
+//! | GET    | `/ready`, `/live` (no token)       | backends answer / host runs |
 
 pub mod queues;
+pub mod ready;
 pub mod token;
 
 use std::sync::Arc;
@@ -54,6 +56,16 @@ impl AdminApi {
     }
 
     async fn route(&self, request: Request<Incoming>) -> Result<Response<Body>, HostError> {
+        match (request.method(), request.uri().path()) {
+            (&Method::GET, "/ready") => {
+                let (status, answer) = ready::check(self.registry.capabilities()).await;
+                return Ok(json(status, &answer));
+            }
+            (&Method::GET, "/live") => {
+                return Ok(json(StatusCode::OK, &serde_json::json!({ "live": true })));
+            }
+            _ => {}
+        }
         if !self.authorized(&request) {
             return Err(HostError::new(
                 StatusCode::UNAUTHORIZED,

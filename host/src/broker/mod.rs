@@ -102,6 +102,13 @@ pub trait Broker: Send + Sync + 'static {
     /// Starts consuming `spec.queue`. The subscription survives broker
     /// outages (it re-subscribes by itself) until it is closed.
     fn subscribe(&self, spec: Subscribe) -> Subscription;
+
+    /// Whether the broker can take messages now (for the host's `/ready`):
+    /// answers within `within`.
+    fn ready(&self, within: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = within;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What to consume and how.

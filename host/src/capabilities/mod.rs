@@ -36,6 +36,7 @@ pub mod wasi_config;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use wasmtime::component::Linker;
 
@@ -91,7 +92,18 @@ pub trait Capability: Sized + Send + Sync + 'static {
 
     /// Adds the capability's imports to a component's linker.
     fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()>;
+
+    /// Whether the capability's backend answers now, for the host's
+    /// `/ready`. `None` when it has none that can be down.
+    fn readiness(&self) -> Option<BoxFuture<'_, Result<(), Unready>>> {
+        None
+    }
 }
+
+/// Why a capability's backend is not ready, in plain words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unready(pub String);
 
 /// Settings of a capability that has none.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -226,6 +238,16 @@ macro_rules! capabilities {
                 Ok(Self {
                     $($field: build::<$cap>(host)?,)*
                 })
+            }
+
+            /// The readiness checks of every capability with a backend, by
+            /// name.
+            pub fn readiness(&self) -> Vec<(&'static str, BoxFuture<'_, Result<(), Unready>>)> {
+                let mut checks = Vec::new();
+                $(if let Some(check) = self.$field.readiness() {
+                    checks.push((<$cap as Capability>::NAME, check));
+                })*
+                checks
             }
 
             /// Parses and checks every grant of `component`; an unknown or

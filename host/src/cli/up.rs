@@ -138,6 +138,9 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         let _ = task.await;
     }
     let _ = admin_task.await;
+    // The components' last log lines, queued for their files' writers.
+    tokio::task::spawn_blocking(|| crate::capabilities::logging::flush_all(Duration::from_secs(5)))
+        .await?;
     tracing::info!("bye");
     Ok(())
 }

@@ -91,6 +91,11 @@ pub struct ComponentInfo {
 }
 
 impl Registry {
+    /// The host's capabilities (for their readiness checks).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     /// Compiles and deploys every component of `config` (version 1), with
     /// the host's `capabilities`.
     pub async fn start(

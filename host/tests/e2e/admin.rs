@@ -113,3 +113,50 @@ fn generated_token_is_found_by_the_cli() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello"));
 }
+
+/// `/ready` asks every backend; `/live` only the host. Neither needs the
+/// token (probes carry none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_checks_every_backend_and_live_only_the_host() {
+    let http = Http::new();
+    // Embedded defaults: everything answers.
+    let host = Host::start(&standard_components());
+    let reply = http.get(&format!("{}/ready", host.admin)).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let json = reply.json();
+    assert_eq!(json["ready"], true, "{json}");
+    for backend in ["keyvalue", "messaging", "blobstore"] {
+        assert_eq!(json["checks"][backend]["ok"], true, "{json}");
+    }
+
+    // A Redis nobody listens on: not ready, and the answer says which.
+    let down = Host::start_with_sections(
+        "[keyvalue]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 500\n",
+        &standard_components(),
+    );
+    let reply = http.get(&format!("{}/ready", down.admin)).await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let json = reply.json();
+    assert_eq!(json["ready"], false, "{json}");
+    assert_eq!(json["checks"]["keyvalue"]["ok"], false, "{json}");
+    let error = json["checks"]["keyvalue"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("unavailable: ") && error.contains("127.0.0.1:1"),
+        "{error}"
+    );
+    assert_eq!(json["checks"]["messaging"]["ok"], true, "{json}");
+    // Still live: a restart would not bring Redis back.
+    let reply = http.get(&format!("{}/live", down.admin)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["live"], true);
+}

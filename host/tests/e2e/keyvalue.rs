@@ -197,7 +197,16 @@ async fn a_redis_that_is_down_gives_errors_not_hangs() {
     assert_eq!(http.get(&host.url("/hello")).await.status, 200);
     let started = Instant::now();
     let reply = http.get(&host.url("/kv/transactions/x")).await;
-    let json = assert_error(&reply, 500, "keyvalue_error");
+    // An outage, not a bad call: 503 with a hint when to come back.
+    let json = assert_error(&reply, 503, "backend_unavailable");
+    assert_eq!(json["error"]["field"], "keyvalue", "{json}");
+    assert_eq!(
+        reply
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("5")
+    );
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",

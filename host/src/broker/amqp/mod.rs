@@ -77,6 +77,16 @@ impl Amqp {
 }
 
 impl Broker for Amqp {
+    fn ready(&self, within: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + within;
+            match self.publisher.links.wait(Some(deadline)).await {
+                Some(_) => Ok(()),
+                None => anyhow::bail!("no connection to RabbitMQ within {} ms", within.as_millis()),
+            }
+        })
+    }
+
     fn publish<'a>(
         &'a self,
         queue: &'a str,

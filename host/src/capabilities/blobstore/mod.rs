@@ -36,7 +36,9 @@ pub use settings::BlobstoreSettings;
 pub use store::BlobStore;
 pub use values::{IncomingValue, OutgoingValue};
 
-use super::{Capability, CapabilityView, HostContext, granted_names};
+use futures::future::BoxFuture;
+
+use super::{Capability, CapabilityView, HostContext, Unready, granted_names};
 use crate::config::ComponentConfig;
 
 /// The capability: the host's one store, shared by every component.
@@ -105,6 +107,17 @@ impl Capability for Blobstore {
 
     fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
         host::add_to_linker(linker)
+    }
+
+    /// One metadata read (an S3 `HEAD`, or a stat of the local folder).
+    fn readiness(&self) -> Option<BoxFuture<'_, Result<(), Unready>>> {
+        Some(Box::pin(async {
+            self.store
+                .container_created("corral-ready")
+                .await
+                .map(drop)
+                .map_err(|e| Unready(e.to_string()))
+        }))
     }
 }
 

@@ -45,7 +45,9 @@ use wasmtime::component::Linker;
 pub use backend::KeyValueStore;
 pub use settings::KeyValueSettings;
 
-use super::{Capability, CapabilityView, HostContext, granted_names};
+use futures::future::BoxFuture;
+
+use super::{Capability, CapabilityView, HostContext, Unready, granted_names};
 use crate::config::ComponentConfig;
 
 /// The host's key-value store, shared by every component granted it.
@@ -129,6 +131,17 @@ impl Capability for KeyValue {
 
     fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
         host::add_to_linker(linker)
+    }
+
+    /// One read (a Redis `GET`, or a read of the embedded file).
+    fn readiness(&self) -> Option<BoxFuture<'_, Result<(), Unready>>> {
+        Some(Box::pin(async {
+            self.store
+                .get("corral-ready", "ready")
+                .await
+                .map(drop)
+                .map_err(|e| Unready(e.0))
+        }))
     }
 }
 

@@ -11,9 +11,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -23,15 +24,45 @@ const QUEUE_LINES: usize = 4096;
 enum Job {
     Line(String),
     /// Answered once every line queued before it is written.
-    #[cfg_attr(not(test), allow(dead_code))]
     Flush(SyncSender<()>),
 }
 
+/// Every file's queue still in use, so that [`flush_all`] can reach them at
+/// shutdown (weak: a redeploy's old file goes away with its component).
+static OPEN: parking_lot::Mutex<Vec<Weak<SyncSender<Job>>>> = parking_lot::Mutex::new(Vec::new());
+
+/// Waits, at most `within` in all, until every line queued in any
+/// component's log file is written: the host calls it last on shutdown,
+/// so the last lines of a stop are not lost with the process.
+pub fn flush_all(within: Duration) {
+    let deadline = Instant::now() + within;
+    let open: Vec<_> = {
+        let mut open = OPEN.lock();
+        open.retain(|jobs| jobs.strong_count() > 0);
+        open.iter().filter_map(Weak::upgrade).collect()
+    };
+    let waits: Vec<_> = open
+        .iter()
+        .filter_map(|jobs| {
+            let (done, wait) = sync_channel(1);
+            jobs.try_send(Job::Flush(done)).ok().map(|()| wait)
+        })
+        .collect();
+    for wait in waits {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait.recv_timeout(left).is_err() {
+            tracing::warn!("log files not flushed within {} ms", within.as_millis());
+            return;
+        }
+    }
+}
+
 /// The sending side; the writer thread ends when it is dropped, after
-/// writing what was queued.
+/// writing what was queued. (A full queue at [`flush_all`] time is skipped:
+/// its writer is busy writing anyway.)
 pub struct LogFile {
     path: PathBuf,
-    jobs: SyncSender<Job>,
+    jobs: Arc<SyncSender<Job>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -61,6 +92,8 @@ impl LogFile {
             .name(format!("log-{component}"))
             .spawn(move || writer.run(queue))
             .context("starting the log writer thread")?;
+        let jobs = Arc::new(jobs);
+        OPEN.lock().push(Arc::downgrade(&jobs));
         Ok(Self {
             path: path.to_owned(),
             jobs,
@@ -165,6 +198,24 @@ mod tests {
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0] >= 10, "{notes:?}");
         assert_eq!(written as u64 + notes[0], (QUEUE_LINES + 10) as u64);
+    }
+
+    #[test]
+    fn flush_all_waits_for_every_open_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = (0..3)
+            .map(|i| LogFile::open("c", &dir.path().join(format!("{i}.log"))).unwrap())
+            .collect();
+        for file in &files {
+            for n in 0..100 {
+                file.write(format!("line {n}\n"));
+            }
+        }
+        flush_all(Duration::from_secs(10));
+        for i in 0..3 {
+            let text = std::fs::read_to_string(dir.path().join(format!("{i}.log"))).unwrap();
+            assert_eq!(text.lines().count(), 100, "{i}.log");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use wasmtime::component::Linker;
 
+pub use file::flush_all;
 pub use sink::LogSink;
 pub use stderr::ComponentStderr;
 

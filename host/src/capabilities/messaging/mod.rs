@@ -33,13 +33,17 @@ use std::sync::Arc;
 use serde::Deserialize;
 use wasmtime::component::Linker;
 
-use super::{Capability, CapabilityView, HostContext, NoSettings};
+use futures::future::BoxFuture;
+
+use super::{Capability, CapabilityView, HostContext, NoSettings, Unready};
 use crate::bindings::corral::platform::messaging as wit;
 use crate::broker::{LazyBroker, Message, PublishError};
 use crate::config::ComponentConfig;
 
 /// Most messages in one `publish-batch`.
 const MAX_BATCH: usize = 10_000;
+/// How long `/ready` waits for a broker connection.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Messaging {
     broker: Arc<LazyBroker>,
@@ -120,6 +124,17 @@ impl Capability for Messaging {
 
     fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> anyhow::Result<()> {
         host::add_to_linker(linker)
+    }
+
+    /// The broker takes messages: connected (RabbitMQ), or open (embedded).
+    fn readiness(&self) -> Option<BoxFuture<'_, Result<(), Unready>>> {
+        Some(Box::pin(async {
+            let broker = self.broker.get().map_err(|e| Unready(format!("{e:#}")))?;
+            broker
+                .ready(READY_WITHIN)
+                .await
+                .map_err(|e| Unready(format!("{e:#}")))
+        }))
     }
 }
 

@@ -49,7 +49,7 @@ pub async fn retries_then_dead_letters(b: &Backend) {
         "{}",
         dead[0]
     );
-    let tries = lines(&host, PROBE_LOG, "handled queue=work id=r ");
+    let tries = wait_lines(&host, PROBE_LOG, "handled queue=work id=r ", 3).await;
     assert_eq!(tries.len(), 3, "{tries:#?}");
     for (i, line) in tries.iter().enumerate() {
         assert!(
@@ -69,7 +69,12 @@ pub async fn rejects_go_to_the_dead_letter_queue_at_once(b: &Backend) {
         "{}",
         dead[0]
     );
-    assert_eq!(lines(&host, PROBE_LOG, "handled queue=work id=x ").len(), 1);
+    assert_eq!(
+        wait_lines(&host, PROBE_LOG, "handled queue=work id=x ", 1)
+            .await
+            .len(),
+        1
+    );
 }
 
 pub async fn traps_are_retried_then_dead_lettered(b: &Backend) {
@@ -82,7 +87,7 @@ pub async fn traps_are_retried_then_dead_lettered(b: &Backend) {
         dead[0]
     );
     assert!(dead[0].contains("trapped"), "{}", dead[0]);
-    let started = lines(&host, PROBE_LOG, "started queue=work id=t ");
+    let started = wait_lines(&host, PROBE_LOG, "started queue=work id=t ", 3).await;
     assert_eq!(started.len(), 3, "{started:#?}");
     assert!(
         host.output().contains("component_trap"),
@@ -353,7 +358,9 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
     );
     assert!(dead[0].contains("trapped"), "{}", dead[0]);
     assert_eq!(
-        lines(&host, BATCH_LOG, "handled queue=batched id=t ").len(),
+        wait_lines(&host, BATCH_LOG, "handled queue=batched id=t ", 3)
+            .await
+            .len(),
         3
     );
 
