@@ -6,7 +6,7 @@
 //! memory_kib = 19456      # 19 MiB per hash (OWASP's argon2id minimum)
 //! iterations = 2
 //! parallelism = 1
-//! max_concurrent = 2      # hashes at once, host-wide (default: the cores)
+//! max_concurrent = 2      # hashes at once, host-wide (default: half the cores)
 //! wait_ms = 1000          # longest wait for a slot before `busy`
 //! max_waiting = 64        # callers waiting at once; more are `busy` at once
 //! ```
@@ -56,7 +56,9 @@ impl Default for PasswordsSettings {
             memory_kib: 19 * 1024,
             iterations: 2,
             parallelism: 1,
-            max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // Half the cores: a login storm leaves the other half serving.
+            max_concurrent: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
             wait_ms: 1_000,
             max_waiting: 64,
         }
