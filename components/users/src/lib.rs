@@ -82,9 +82,10 @@ impl Handler for Users {
 fn route(request: &Request) -> Option<Outcome> {
     let segments = request.segments_after("/users")?;
     let method = request.method.as_str();
+    // Only an id this service could have made names the user acted on.
     let done = |action, subject: Option<&str>, result: Result<Response, http::Error>| Outcome {
         action,
-        subject: subject.map(str::to_owned),
+        subject: subject.filter(|s| id::is_valid(s)).map(str::to_owned),
         response: result.unwrap_or_else(Response::from),
     };
     Some(match (method, segments.as_slice()) {

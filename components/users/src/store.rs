@@ -104,7 +104,7 @@ pub fn claim(
     let mut taken: Vec<&(Unique, String)> = Vec::new();
     let mut conflict = None;
     for (want, got) in wanted.iter().zip(set) {
-        if got || (conflict.is_none() && take_over_stale(bucket, want.0, &want.1, &value)?) {
+        if got || (conflict.is_none() && take_over_stale(bucket, id, want.0, &want.1, &value)?) {
             taken.push(want);
         } else if conflict.is_none() {
             conflict = Some(want.0);
@@ -119,9 +119,11 @@ pub fn claim(
     }
 }
 
-/// Takes over the claim of `value` when it is stale (see the module docs).
+/// Takes over the claim of `value` for user `id` when it is stale (see
+/// the module docs) or already `id`'s (left by its own failed change).
 fn take_over_stale(
     bucket: &Bucket,
+    id: &str,
     unique: Unique,
     value: &str,
     claim: &str,
@@ -130,6 +132,10 @@ fn take_over_stale(
     let Some((owner, at)) = bucket.get(&key)?.as_deref().and_then(parse_claim) else {
         return Ok(false);
     };
+    if owner == id {
+        bucket.set(&key, claim)?;
+        return Ok(true);
+    }
     let age = time::now_millis().saturating_sub(at);
     if age < CLAIM_GRACE.as_millis() as i64 {
         return Ok(false);

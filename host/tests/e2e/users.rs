@@ -420,12 +420,13 @@ async fn crud_with_etags_and_errors(backends: Backends) {
         "{list}"
     );
 
-    // Every action went to the log system, in the seed's form.
+    // Every action went to the log system, in the seed's form: one record
+    // for each of the 52 requests above.
     let logged = wait_for(
         &http,
         &host,
         "service=user_service",
-        40,
+        52,
         Duration::from_secs(20),
     )
     .await;
