@@ -160,7 +160,7 @@ mod tests {
             ("grants.passwords = { concurrency = 1 }", "concurrency"),
             (
                 "grants.passwords = { max_concurrent = -1 }",
-                "max_concurrent",
+                "grants.passwords",
             ),
         ] {
             let Err(error) = component_with(grant) else {
