@@ -76,7 +76,7 @@ async fn call(
         .unwrap();
     let text = String::from_utf8_lossy(&reply.body);
     assert!(
-        !text.contains("password_hash") && !text.contains("$argon2"),
+        !text.contains("\"password_hash\":") && !text.contains("$argon2"),
         "a password hash was answered: {text}"
     );
     reply
