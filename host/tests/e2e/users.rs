@@ -588,6 +588,47 @@ async fn pages_in_creation_order(backends: Backends) {
     assert_eq!(got, made);
 }
 
+/// Eight changes of one version at once: exactly one wins, the others
+/// get 412; the user's version went up by one.
+async fn concurrent_changes_of_one_version(backends: Backends) {
+    let host = start(&backends);
+    let http = Http::new();
+    let url = host.url("/users");
+    let u = expect(
+        &call(
+            &http,
+            "POST",
+            &url,
+            &[],
+            Some(&user("race", "race@example.com")),
+        )
+        .await,
+        201,
+    );
+    let one = format!("{url}/{}", u["id"].as_str().unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (http, one) = (http.clone(), one.clone());
+            tokio::spawn(async move {
+                let body = json!({"name": format!("winner {i}")});
+                call(&http, "PATCH", &one, &[("if-match", "\"1\"")], Some(&body))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
+    assert_eq!(
+        expect(&call(&http, "GET", &one, &[], None).await, 200)["version"],
+        2
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod on_embedded {
@@ -612,6 +653,7 @@ on_both!(
     crud_with_etags_and_errors,
     concurrent_creates_with_one_email,
     pages_in_creation_order,
+    concurrent_changes_of_one_version,
 );
 
 /// A key-value store that cannot be reached: 503 JSON, quickly.
