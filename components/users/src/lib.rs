@@ -161,8 +161,8 @@ fn open() -> Result<Bucket, http::Error> {
     store::open().map_err(store_error)
 }
 
-/// Hashes a new password through the host (before any lock is taken:
-/// hashing takes tens of milliseconds).
+/// Hashes a new password through the host (an update hashes before it
+/// takes the user's lock: hashing takes tens of milliseconds).
 fn hash(password: Option<&Option<String>>) -> Result<Option<Option<String>>, http::Error> {
     Ok(match password {
         None => None,
@@ -176,7 +176,6 @@ fn create(request: &Request) -> (Option<String>, Result<Response, http::Error>) 
     let result = (|| {
         let body: Value = request.json_body()?;
         let fields = user::check(&body, Mode::Create, None).map_err(bad)?;
-        let hash = hash(fields.password.as_ref())?.flatten();
         let bucket = open()?;
         let now = time::now_millis();
         let id = id::new(now);
@@ -191,6 +190,15 @@ fn create(request: &Request) -> (Option<String>, Result<Response, http::Error>) 
                 .map(|(_, v)| v.as_str());
             return Err(conflict(taken, value.unwrap_or_default()));
         }
+        // Hashing after the claim: a duplicate is refused without spending
+        // a hash. A failure gives the claims back.
+        let hash = match hash(fields.password.as_ref()) {
+            Ok(hash) => hash.flatten(),
+            Err(e) => {
+                store::release(&bucket, &id, unique);
+                return Err(e);
+            }
+        };
         let stamp = time::format_unix_millis(now);
         let stored = user::stored(&id, &fields, hash.as_deref(), &stamp, &stamp, 1);
         let changes = Changes::new()
