@@ -25,19 +25,19 @@
 //! Configuration (`[component.config]`): `bucket` (default `events`),
 //! `log_queue` (default `logs`).
 
-mod audit;
 mod event;
-mod id;
 
 use std::time::Duration;
 
-use corral_sdk::http::{Handler, Request, Response, percent_decode};
+use corral_sdk::audit::Record;
+use corral_sdk::http::{Handler, Request, Response, etag_matches, percent_decode};
 use corral_sdk::kv::{self, Bucket, Changes, Position, Range};
-use corral_sdk::{config, time};
+use corral_sdk::{config, id, time};
 use serde_json::{Value, json};
 
 use event::Problem;
 
+const SERVICE: &str = "event_service";
 const INDEX: &str = "by-start";
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -63,12 +63,14 @@ impl Handler for Events {
         let Some(outcome) = route(&request) else {
             return Err(corral_sdk::http::Error::not_found(&request.path));
         };
-        audit::record(
-            &user,
-            outcome.action,
-            outcome.event_id.as_deref(),
-            &outcome.response,
-        );
+        if !outcome.action.is_empty() {
+            let mut record =
+                Record::new(SERVICE, &user, outcome.action).outcome_of(&outcome.response);
+            if let Some(id) = outcome.event_id {
+                record = record.with("event_id", id);
+            }
+            record.send();
+        }
         Ok(outcome.response)
     }
 }
@@ -137,32 +139,7 @@ fn etag(version: u64) -> String {
 /// The JSON body of a POST or PUT: 415 unless it says it is JSON, 400
 /// unless it is.
 fn json_body(request: &Request) -> Result<Value, Response> {
-    let is_json = request.header("content-type").is_some_and(|ct| {
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json"))
-    });
-    if !is_json {
-        return Err(Response::error(
-            415,
-            "unsupported_media_type",
-            Some("content-type"),
-            "send the event as JSON (content-type: application/json)",
-        ));
-    }
-    serde_json::from_slice(&request.body).map_err(|e| {
-        Response::error(
-            400,
-            "invalid_json",
-            Some("body"),
-            &format!("the body is not valid JSON: {e}"),
-        )
-    })
+    request.json_body().map_err(Response::from)
 }
 
 fn with_etag(response: Response, event: &Value) -> Response {
@@ -205,7 +182,7 @@ fn get(request: &Request, id: &str) -> Response {
             let tag = etag(event["version"].as_u64().unwrap_or(0));
             if request
                 .header("if-none-match")
-                .is_some_and(|h| matches_any(h, &tag))
+                .is_some_and(|h| etag_matches(h, &tag))
             {
                 return Response::new(304, "application/json", Vec::new())
                     .with_header("etag", &tag);
@@ -215,14 +192,6 @@ fn get(request: &Request, id: &str) -> Response {
         Ok(None) => not_found(id),
         Err(e) => store_error(&e),
     }
-}
-
-/// Whether an `If-Match` / `If-None-Match` list names `tag` (`*` names
-/// any; weak tags compare by their value).
-fn matches_any(header: &str, tag: &str) -> bool {
-    header.split(',').map(str::trim).any(|given| {
-        given == "*" || given.trim_start_matches("W/") == tag || format!("\"{given}\"") == tag
-    })
 }
 
 /// Runs `change` on event `id` under its lock, after the `If-Match` check.
@@ -266,7 +235,7 @@ fn locked_change(
         Ok(Some(event)) => {
             let tag = etag(event["version"].as_u64().unwrap_or(0));
             match request.header("if-match") {
-                Some(header) if !matches_any(header, &tag) => Response::error(
+                Some(header) if !etag_matches(header, &tag) => Response::error(
                     412,
                     "precondition_failed",
                     Some("if-match"),
@@ -343,7 +312,7 @@ fn list(request: &Request) -> Response {
         .flatten()
         .filter_map(|v| serde_json::from_slice(&v).ok())
         .collect();
-    let next = page.next.map(|p| encode_cursor(&p));
+    let next = page.next.map(|p| p.to_cursor());
     Response::json(
         200,
         &json!({ "events": events, "count": events.len(), "next_cursor": next }),
@@ -399,7 +368,7 @@ fn list_query(request: &Request) -> Result<(Range, u32), Problem> {
                 };
             }
             _ => {
-                let position = decode_cursor(&v).ok_or_else(|| {
+                let position = Position::from_cursor(&v).ok_or_else(|| {
                     problem(
                         "cursor",
                         "not a cursor this service gave out (use next_cursor as it is)".into(),
@@ -410,33 +379,6 @@ fn list_query(request: &Request) -> Result<(Range, u32), Problem> {
         }
     }
     Ok((range, limit))
-}
-
-/// Opaque cursor: hex of `<starts_at ms>.<id>`.
-fn encode_cursor(p: &Position) -> String {
-    format!("{}.{}", p.score, p.member)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn decode_cursor(text: &str) -> Option<Position> {
-    if text.len() % 2 != 0 || text.len() > 200 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect();
-    let text = String::from_utf8(bytes?).ok()?;
-    let (score, member) = text.split_once('.')?;
-    if member.is_empty() || member.len() > 64 {
-        return None;
-    }
-    Some(Position {
-        score: score.parse().ok()?,
-        member: member.to_owned(),
-    })
 }
 
 corral_sdk::http_component!(Events);

@@ -61,6 +61,36 @@ impl Request {
         Ok(serde_json::from_slice(&self.body)?)
     }
 
+    /// Whether the request says its body is JSON (`application/json` or
+    /// `application/*+json`).
+    pub fn is_json(&self) -> bool {
+        self.header("content-type").is_some_and(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+    }
+
+    /// The body of a JSON API call: 415 `unsupported_media_type` (field
+    /// `content-type`) unless the request says it is JSON, 400
+    /// `invalid_json` (field `body`) unless it is.
+    pub fn json_body<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        if !self.is_json() {
+            return Err(Error::new(
+                415,
+                "unsupported_media_type",
+                "send JSON (content-type: application/json)",
+            )
+            .with_field("content-type"));
+        }
+        self.json()
+    }
+
     /// Path segments after `prefix`, e.g. `/users/7` after `/users` is `["7"]`.
     pub fn segments_after(&self, prefix: &str) -> Option<Vec<&str>> {
         let rest = self.path.strip_prefix(prefix)?;
@@ -69,6 +99,15 @@ impl Request {
         }
         Some(rest.split('/').filter(|s| !s.is_empty()).collect())
     }
+}
+
+/// Whether an `If-Match` / `If-None-Match` header names entity tag `tag`
+/// (quoted, as sent in `ETag`): `*` names any, a weak tag compares by its
+/// value.
+pub fn etag_matches(header: &str, tag: &str) -> bool {
+    header.split(',').map(str::trim).any(|given| {
+        given == "*" || given.trim_start_matches("W/") == tag || format!("\"{given}\"") == tag
+    })
 }
 
 /// Decodes `%XX` escapes and `+` (as a space).
@@ -330,6 +369,19 @@ impl From<crate::messaging::Error> for Error {
     }
 }
 
+/// The password error's status and code (400 `invalid_password` on field
+/// `password`, 503 `busy` with `retry-after: 1`, 500 otherwise).
+impl From<crate::passwords::Error> for Error {
+    fn from(e: crate::passwords::Error) -> Self {
+        let error = Self::new(e.http_status(), e.code(), e.detail());
+        match e {
+            crate::passwords::Error::Invalid(_) => error.with_field("password"),
+            crate::passwords::Error::Busy(_) => error.with_header("retry-after", "1"),
+            _ => error,
+        }
+    }
+}
+
 /// 500: a setting the component needs is missing, or the store failed.
 impl From<crate::config::Error> for Error {
     fn from(e: crate::config::Error) -> Self {
@@ -556,6 +608,16 @@ mod tests {
     }
 
     #[test]
+    fn entity_tags_match_as_if_match_means() {
+        assert!(etag_matches("\"3\"", "\"3\""));
+        assert!(etag_matches("\"1\", W/\"3\"", "\"3\""));
+        assert!(etag_matches("*", "\"3\""));
+        assert!(etag_matches("3", "\"3\""));
+        assert!(!etag_matches("\"2\"", "\"3\""));
+        assert!(!etag_matches("\"33\"", "\"3\""));
+    }
+
+    #[test]
     fn request_helpers_answer_400s() {
         let request = |query: Option<&str>, body: &[u8]| Request {
             method: "POST".into(),
@@ -591,6 +653,19 @@ mod tests {
             e.message
                 .starts_with("the request body is not valid JSON: EOF"),
             "{e}"
+        );
+        let e = request(None, b"{}")
+            .json_body::<serde_json::Value>()
+            .unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (415, Some("content-type")));
+        let mut json = request(None, b"{\"a\": 1}");
+        json.headers.push((
+            "Content-Type".into(),
+            b"application/json; charset=utf-8".to_vec(),
+        ));
+        assert_eq!(
+            json.json_body::<serde_json::Value>().unwrap(),
+            serde_json::json!({"a": 1})
         );
         let e = request(None, b"[1]")
             .json::<std::collections::BTreeMap<String, u8>>()

@@ -30,14 +30,17 @@
 //! corral_sdk::http_component!(Hello);
 //! ```
 
+pub mod audit;
 pub mod blob;
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod id;
 pub mod kv;
 pub mod log;
 pub mod messaging;
 pub mod multipart;
+pub mod passwords;
 pub mod time;
 
 pub use wasip2;
@@ -79,6 +82,7 @@ macro_rules! trigger_bindings {
                 "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
                 "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
                 "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,
+                "corral:platform/passwords@0.1.0": crate::bindings::corral::platform::passwords,
                 "wasi:io/error@0.2.12": wasip2::io::error,
                 "wasi:io/poll@0.2.12": wasip2::io::poll,
                 "wasi:io/streams@0.2.12": wasip2::io::streams,

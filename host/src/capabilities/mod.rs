@@ -31,6 +31,7 @@ pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
 pub mod outbound_http;
+pub mod passwords;
 mod view;
 pub mod wasi_config;
 
@@ -316,4 +317,5 @@ capabilities! {
     messaging: messaging::Messaging,
     blobstore: blobstore::Blobstore,
     outbound_http: outbound_http::OutboundHttp,
+    passwords: passwords::Passwords,
 }

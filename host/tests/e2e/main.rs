@@ -17,5 +17,6 @@ mod queue;
 mod redeploy;
 mod routing;
 mod timer;
+mod users;
 
 use test_support::{backend_sections, proxy, rabbit, records, redis_keys};

@@ -101,6 +101,38 @@ impl Default for Changes {
     }
 }
 
+impl Position {
+    /// The position as an opaque page cursor for a client (hex of
+    /// `<score>.<member>`): what a service hands out as `next_cursor`.
+    pub fn to_cursor(&self) -> String {
+        format!("{}.{}", self.score, self.member)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// A cursor [`Position::to_cursor`] made; `None` for anything else
+    /// (answer 400 naming `cursor`).
+    pub fn from_cursor(text: &str) -> Option<Position> {
+        if text.len() % 2 != 0 || text.len() > 2 * (21 + 1024) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect();
+        let text = String::from_utf8(bytes?).ok()?;
+        let (score, member) = text.split_once('.')?;
+        if member.is_empty() || member.len() > 1024 {
+            return None;
+        }
+        Some(Position {
+            score: score.parse().ok()?,
+            member: member.to_owned(),
+        })
+    }
+}
+
 impl Changes {
     pub fn new() -> Self {
         Self {
@@ -185,5 +217,25 @@ impl Bucket {
     /// one `MULTI`/`EXEC` on Redis.
     pub fn apply(&self, changes: &Changes) -> Result<(), Error> {
         Ok(wit::apply(&self.inner, changes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_others_are_refused() {
+        let p = Position {
+            score: -1_700_000_000_000,
+            member: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+        };
+        let cursor = p.to_cursor();
+        assert!(cursor.bytes().all(|b| b.is_ascii_hexdigit()));
+        let back = Position::from_cursor(&cursor).unwrap();
+        assert_eq!((back.score, back.member), (p.score, p.member));
+        for bad in ["", "zz", "abc", "2e78", &"31".repeat(2000)] {
+            assert!(Position::from_cursor(bad).is_none(), "{bad}");
+        }
     }
 }
