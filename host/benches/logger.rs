@@ -21,6 +21,15 @@
 //!    `limit=50`, one at a time; p50 / p99 / max latency, and how many
 //!    index entries the queries read (`scanned`).
 //!
+//! 4. **The access log's cost**: `GET /hello` req/s with the gateway
+//!    access log off and on (`[access_log] enabled`), same run, rounds
+//!    alternating off/on (`ACCESS_LOG_ROUNDS`, default 2) of
+//!    `ACCESS_LOG_SECS` (10) seconds each with `ACCESS_LOG_CLIENTS` (32)
+//!    closed-loop clients, after a warm-up; the cost is `1 - on/off` of
+//!    the best rounds (target: at most 5%). With the access log on, the
+//!    logger stores every record through the `logs` queue meanwhile, so
+//!    the figure includes storing them on the same 2 cores.
+//!
 //! Run with `cargo bench -p corral --bench logger` (see
 //! docs/benchmarks.md). Prints a table on stderr and one JSON object on
 //! stdout.
@@ -158,9 +167,15 @@ wasm = "{probe}"
 routes = ["/queue-probe"]
 limits = {{ memory_mb = 64, timeout_ms = 30000 }}
 grants.messaging = {{ publish = ["logs"] }}
+
+[[component]]
+name = "hello"
+wasm = "{hello}"
+routes = ["/hello"]
 "#,
             logger = component_artifacts::LOGGER,
             probe = component_artifacts::QUEUE_PROBE,
+            hello = component_artifacts::HELLO,
         ),
     )?;
     let log = dir.path().join("corral.out");
@@ -426,7 +441,11 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     );
     let disk = dir_size(&host.dir.path().join("state"));
     drop(host);
+
+    // 4. The access log's cost on hello.
+    let access_log = access_log_cost(name, sections).await?;
     Ok(json!({
+        "access_log": access_log,
         "backends": name,
         "records": records,
         "ingest_post": {
@@ -455,6 +474,68 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
             "by_shape": shapes,
         },
         "state_dir_bytes": disk,
+    }))
+}
+
+/// `GET /hello` for `secs` seconds from `clients` closed-loop clients:
+/// requests per second.
+async fn hello_rate(client: &Http, url: &str, clients: usize, secs: f64) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < until {
+                let (status, _) = send(&client, "GET", &url, Vec::new()).await?;
+                anyhow::ensure!(status == 200, "GET /hello answered {status}");
+                done += 1;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Hello req/s with the access log off and on, rounds alternating, each
+/// on a host of its own; the best round of each.
+async fn access_log_cost(name: &str, sections: &str) -> anyhow::Result<Value> {
+    let rounds: usize = env_or("ACCESS_LOG_ROUNDS", 2);
+    let secs: f64 = env_or("ACCESS_LOG_SECS", 10.0);
+    let clients: usize = env_or("ACCESS_LOG_CLIENTS", 32);
+    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..rounds * 2 {
+        let enabled = round % 2 == 1;
+        let host = start_host(&format!("{sections}\n[access_log]\nenabled = {enabled}\n"))?;
+        let url = format!("{}/hello", host.url);
+        hello_rate(&client, &url, clients, 1.0).await?; // warm-up
+        let rate = hello_rate(&client, &url, clients, secs).await?;
+        eprintln!(
+            "  .. {name}: hello with the access log {}: {rate:.0} req/s",
+            if enabled { "on" } else { "off" }
+        );
+        if enabled { on.push(rate) } else { off.push(rate) }
+        drop(host);
+    }
+    let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    let (off_best, on_best) = (best(&off), best(&on));
+    let cost = 1.0 - on_best / off_best;
+    eprintln!(
+        "  .. {name}: access log cost {:.1}% ({on_best:.0} vs {off_best:.0} req/s)",
+        cost * 100.0
+    );
+    Ok(json!({
+        "clients": clients,
+        "seconds_per_round": secs,
+        "off_req_per_s": off.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "on_req_per_s": on.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "cost_percent": round2(cost * 100.0),
     }))
 }
 
@@ -508,18 +589,19 @@ fn main() -> anyhow::Result<()> {
     }
     eprintln!();
     eprintln!(
-        "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
-        "backends", "POST rec/s", "queue rec/s", "q p50 ms", "q p99 ms", "q max ms"
+        "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9} {:>12}",
+        "backends", "POST rec/s", "queue rec/s", "q p50 ms", "q p99 ms", "q max ms", "access log %"
     );
     for r in &runs {
         eprintln!(
-            "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
+            "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9} {:>12}",
             r["backends"].as_str().unwrap(),
             r["ingest_post"]["records_per_s"],
             r["ingest_queue"]["records_per_s"],
             r["query_3_filters"]["p50_ms"],
             r["query_3_filters"]["p99_ms"],
             r["query_3_filters"]["max_ms"],
+            r["access_log"]["cost_percent"],
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -7,6 +7,7 @@
 //! | GET    | `/v1/components`                   | list components, versions |
 //! | PUT    | `/v1/components/{name}` (wasm body)| compile, check, swap      |
 //! | POST   | `/v1/components/{name}/rollback`   | previous version back     |
+//! | GET    | `/v1/access-log`                   | access log counters       |
 
 pub mod token;
 
@@ -16,6 +17,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
+use crate::access_log::AccessLog;
 use crate::responses::{Body, HostError, json};
 use crate::runtime::{Registry, RegistryError};
 use crate::server::Handler;
@@ -26,11 +28,22 @@ const MAX_COMPONENT_BYTES: usize = 256 * 1024 * 1024;
 pub struct AdminApi {
     registry: Arc<Registry>,
     token: String,
+    access_log: Arc<AccessLog>,
 }
 
 impl AdminApi {
     pub fn new(registry: Arc<Registry>, token: String) -> Self {
-        Self { registry, token }
+        Self {
+            registry,
+            token,
+            access_log: AccessLog::disabled(),
+        }
+    }
+
+    /// The access log whose counters `GET /v1/access-log` shows.
+    pub fn with_access_log(mut self, access_log: Arc<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
     }
 
     fn authorized(&self, request: &Request<Incoming>) -> bool {
@@ -60,6 +73,10 @@ impl AdminApi {
             (Method::GET, ["v1", "components"]) => Ok(json(
                 StatusCode::OK,
                 &serde_json::to_value(self.registry.list()).unwrap(),
+            )),
+            (Method::GET, ["v1", "access-log"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::to_value(self.access_log.snapshot()).unwrap(),
             )),
             (Method::PUT, ["v1", "components", name]) => {
                 let name = (*name).to_owned();
