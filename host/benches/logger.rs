@@ -520,7 +520,11 @@ async fn access_log_cost(name: &str, sections: &str) -> anyhow::Result<Value> {
             "  .. {name}: hello with the access log {}: {rate:.0} req/s",
             if enabled { "on" } else { "off" }
         );
-        if enabled { on.push(rate) } else { off.push(rate) }
+        if enabled {
+            on.push(rate)
+        } else {
+            off.push(rate)
+        }
         drop(host);
     }
     let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);

@@ -131,7 +131,10 @@ impl AccessLog {
     /// The counters, as `GET /v1/access-log` answers them.
     pub fn snapshot(&self) -> Snapshot {
         let (waiting, capacity) = match &self.sender {
-            Some(s) => ((s.max_capacity() - s.capacity()) as u64, s.max_capacity() as u64),
+            Some(s) => (
+                (s.max_capacity() - s.capacity()) as u64,
+                s.max_capacity() as u64,
+            ),
             None => (0, 0),
         };
         self.stats
@@ -159,11 +162,7 @@ impl AccessLog {
         }
         let s = self.snapshot();
         if s.enabled {
-            tracing::info!(
-                sent = s.sent,
-                dropped = s.dropped,
-                "access log stopped"
-            );
+            tracing::info!(sent = s.sent, dropped = s.dropped, "access log stopped");
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
 use super::AccessLog;

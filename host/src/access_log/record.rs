@@ -150,7 +150,8 @@ pub mod tests {
     }
 
     fn json_of(record: &AccessRecord) -> Value {
-        let body: Value = serde_json::from_slice(&batch_body(std::slice::from_ref(record))).unwrap();
+        let body: Value =
+            serde_json::from_slice(&batch_body(std::slice::from_ref(record))).unwrap();
         body[0].clone()
     }
 

@@ -67,7 +67,11 @@ mod tests {
     #[test]
     fn valid_ids_are_kept_and_others_replaced() {
         let ids = Generator::default();
-        for kept in ["abc-123", "0f8fad5b-d9cb-469f-a165-70867728950e", "a:b/c+d=e"] {
+        for kept in [
+            "abc-123",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "a:b/c+d=e",
+        ] {
             let value = HeaderValue::from_static(kept);
             assert_eq!(ids.of(Some(&value)), value);
         }

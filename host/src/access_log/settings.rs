@@ -119,8 +119,7 @@ impl Section for AccessLogSettings {
             check_pattern(pattern).map_err(|p| invalid(at(&format!("skip[{i}]")), p))?;
         }
         for (i, rule) in self.sample.iter().enumerate() {
-            check_pattern(&rule.path)
-                .map_err(|p| invalid(at(&format!("sample[{i}].path")), p))?;
+            check_pattern(&rule.path).map_err(|p| invalid(at(&format!("sample[{i}].path")), p))?;
             if !(0.0..=1.0).contains(&rule.rate) {
                 return Err(invalid(
                     at(&format!("sample[{i}].rate")),
@@ -174,7 +173,10 @@ mod tests {
     fn defaults_file_and_env() {
         let s = load("", &[]).unwrap();
         assert!(s.enabled);
-        assert_eq!((s.queue.as_str(), s.buffer, s.batch_size), ("logs", 10_000, 200));
+        assert_eq!(
+            (s.queue.as_str(), s.buffer, s.batch_size),
+            ("logs", 10_000, 200)
+        );
         let s = load(
             "enabled = true\nbuffer = 50\nskip = [\"/status\"]\nsample = [{ path = \"/hello\", rate = 0.5 }]\n",
             &[
@@ -188,7 +190,10 @@ mod tests {
         assert_eq!(s.skip, ["/status"]);
         assert_eq!(s.sample[0].rate, 0.5);
         let err = load("", &[("CORRAL_ACCESS_LOG_BUFFER", "many")]).unwrap_err();
-        assert!(err.to_string().contains("CORRAL_ACCESS_LOG_BUFFER"), "{err}");
+        assert!(
+            err.to_string().contains("CORRAL_ACCESS_LOG_BUFFER"),
+            "{err}"
+        );
     }
 
     #[test]

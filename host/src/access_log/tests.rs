@@ -42,7 +42,10 @@ impl Destination for FakeQueue {
             if self.down.load(Ordering::SeqCst) {
                 return Err(PublishError::Unavailable("the queue is down".into()));
             }
-            self.stored.lock().unwrap().push((queue.to_owned(), message));
+            self.stored
+                .lock()
+                .unwrap()
+                .push((queue.to_owned(), message));
             Ok(())
         })
     }
@@ -107,8 +110,11 @@ async fn batches_fill_to_their_size_then_go_on_time() {
     // The last five waited for the flush interval.
     assert!(emitted.elapsed() >= Duration::from_millis(150));
     let stored = queue.stored.lock().unwrap();
-    assert!(stored.iter().all(|(q, m)| q == "logs"
-        && m.content_type.as_deref() == Some("application/json")));
+    assert!(
+        stored
+            .iter()
+            .all(|(q, m)| q == "logs" && m.content_type.as_deref() == Some("application/json"))
+    );
     let ids: std::collections::HashSet<_> = stored.iter().map(|(_, m)| &m.message_id).collect();
     assert_eq!(ids.len(), 3);
     drop(stored);
@@ -140,7 +146,10 @@ async fn a_down_broker_is_retried_with_the_same_message_then_delivered() {
     queue.down.store(false, Ordering::SeqCst);
     until("delivery", || queue.records().len() == 5).await;
     let ids = queue.attempt_ids.lock().unwrap().clone();
-    assert!(ids.iter().all(|id| *id == ids[0]), "a retry is the same message");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "a retry is the same message"
+    );
     let s = log.snapshot();
     assert_eq!((s.sent, s.dropped, s.buffered), (5, 0, 0));
 }
@@ -192,7 +201,10 @@ async fn shutdown_flushes_the_buffer_within_its_bound() {
     s.shutdown_flush_ms = 300;
     let log = AccessLog::start(&s, queue.clone());
     emit_n(&log, 0, 5);
-    until("a failed attempt", || queue.attempts.load(Ordering::SeqCst) >= 1).await;
+    until("a failed attempt", || {
+        queue.attempts.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     let started = Instant::now();
     log.shutdown().await;
     let took = started.elapsed();
@@ -235,13 +247,18 @@ async fn a_request_gets_one_record_with_its_id_sizes_and_user() {
         .header("x-request-id", "client-id-1")
         .body(Full::new(Bytes::from_static(b"hello")))
         .unwrap();
-    let (response, body) = through(&log, request, Some(("/users", "users")), |mut request, body| {
-        assert_eq!(body, "hello");
-        // The component sees the id too.
-        assert_eq!(request.headers()["x-request-id"], "client-id-1");
-        set_user(&mut request, "user-1");
-        answer(201, "created")
-    })
+    let (response, body) = through(
+        &log,
+        request,
+        Some(("/users", "users")),
+        |mut request, body| {
+            assert_eq!(body, "hello");
+            // The component sees the id too.
+            assert_eq!(request.headers()["x-request-id"], "client-id-1");
+            set_user(&mut request, "user-1");
+            answer(201, "created")
+        },
+    )
     .await;
     assert_eq!(response.headers()["x-request-id"], "client-id-1");
     assert_eq!(body, "created");
@@ -251,12 +268,18 @@ async fn a_request_gets_one_record_with_its_id_sizes_and_user() {
     assert_eq!(r["service"], "users");
     assert_eq!(r["component"], "users");
     assert_eq!(r["action"], "POST /users");
-    assert_eq!(r["path"], "/users/new", "no query string: it may hold secrets");
+    assert_eq!(
+        r["path"], "/users/new",
+        "no query string: it may hold secrets"
+    );
     assert_eq!(r["status"], 201);
     assert_eq!(r["result"], "success");
     assert_eq!(r["request_id"], "client-id-1");
     assert_eq!(r["user_id"], "user-1");
-    assert_eq!((r["bytes_in"].as_u64(), r["bytes_out"].as_u64()), (Some(5), Some(7)));
+    assert_eq!(
+        (r["bytes_in"].as_u64(), r["bytes_out"].as_u64()),
+        (Some(5), Some(7))
+    );
     assert!(r["latency_ms"].as_f64().unwrap() >= 0.0);
     assert!(r.get("cause").is_none());
 }
@@ -271,12 +294,19 @@ async fn failures_unrouted_requests_and_bad_ids() {
         .body(Full::default())
         .unwrap();
     let (response, _) = through(&log, request, Some(("/hello", "hello")), |_, _| {
-        HostError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "every slot busy")
-            .component("hello")
-            .into_response()
+        HostError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "every slot busy",
+        )
+        .component("hello")
+        .into_response()
     })
     .await;
-    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(id, "has space");
     // No route: the gateway's record. A client's user header means nothing.
     let request = Request::get("/nowhere")
@@ -289,7 +319,10 @@ async fn failures_unrouted_requests_and_bad_ids() {
     .await;
     // A component's own 500.
     let request = Request::get("/hello/x").body(Full::default()).unwrap();
-    through(&log, request, Some(("/hello", "hello")), |_, _| answer(500, "oops")).await;
+    through(&log, request, Some(("/hello", "hello")), |_, _| {
+        answer(500, "oops")
+    })
+    .await;
     until("three records", || queue.records().len() == 3).await;
     let r = queue.records();
     assert_eq!(r[0]["status"], 503);
@@ -301,7 +334,10 @@ async fn failures_unrouted_requests_and_bad_ids() {
     assert_eq!(r[1]["status"], 404);
     assert_eq!(r[1]["user_id"], "");
     assert!(r[1].get("cause").is_none(), "4xx have no cause");
-    assert_eq!(r[2]["cause"], "the component answered 500 Internal Server Error");
+    assert_eq!(
+        r[2]["cause"],
+        "the component answered 500 Internal Server Error"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,16 +352,29 @@ async fn skipped_and_sampled_requests_are_counted_not_sent() {
     let log = AccessLog::start(&s, queue.clone());
     let get = |path: &str| Request::get(path).body(Full::default()).unwrap();
     for _ in 0..3 {
-        through(&log, get("/status"), Some(("/status", "status")), |_, _| answer(200, "ok")).await;
+        through(&log, get("/status"), Some(("/status", "status")), |_, _| {
+            answer(200, "ok")
+        })
+        .await;
     }
-    through(&log, get("/status"), Some(("/status", "status")), |_, _| answer(500, "no")).await;
+    through(&log, get("/status"), Some(("/status", "status")), |_, _| {
+        answer(500, "no")
+    })
+    .await;
     for _ in 0..4 {
-        through(&log, get("/hello"), Some(("/hello", "hello")), |_, _| answer(200, "hi")).await;
+        through(&log, get("/hello"), Some(("/hello", "hello")), |_, _| {
+            answer(200, "hi")
+        })
+        .await;
     }
     until("three records", || queue.records().len() == 3).await;
     let s = log.snapshot();
     assert_eq!((s.skipped, s.sampled_out, s.sent), (3, 2, 3));
-    let statuses: Vec<u64> = queue.records().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = queue
+        .records()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [500, 200, 200]);
 }
 

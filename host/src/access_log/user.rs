@@ -13,8 +13,8 @@
 //! `set_user` fills it in as well as inserting the extension.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::Request;
 

@@ -210,7 +210,13 @@ fn access_log_line(log: &Snapshot) -> String {
     }
     let mut line = format!(
         "access log: queue {:?}, {} sent, {} dropped, {} buffered (of {}), {} skipped, {} sampled out",
-        log.queue, log.sent, log.dropped, log.buffered, log.buffer_capacity, log.skipped, log.sampled_out
+        log.queue,
+        log.sent,
+        log.dropped,
+        log.buffered,
+        log.buffer_capacity,
+        log.skipped,
+        log.sampled_out
     );
     if let (Some(error), Some(at)) = (&log.last_error, &log.last_error_at) {
         line.push_str(&format!("\n  last error ({at}): {error}"));

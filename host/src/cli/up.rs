@@ -112,7 +112,8 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         )
         .with_access_log(access_log.clone()),
     );
-    let admin_api = Arc::new(AdminApi::new(registry.clone(), token).with_access_log(access_log.clone()));
+    let admin_api =
+        Arc::new(AdminApi::new(registry.clone(), token).with_access_log(access_log.clone()));
     let (stop, shutdown) = crate::shutdown::channel();
     let drain = Duration::from_millis(config.server.drain_timeout_ms);
     let admin_task = tokio::spawn(server::serve(

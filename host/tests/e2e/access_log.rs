@@ -122,7 +122,10 @@ async fn every_request_gets_a_record(backends: Backends) {
     assert_eq!(r["kind"], "access");
     assert_eq!(r["component"], "hello");
     assert_eq!(r["action"], "GET /hello");
-    assert_eq!((r["method"].as_str(), r["path"].as_str()), (Some("GET"), Some("/hello")));
+    assert_eq!(
+        (r["method"].as_str(), r["path"].as_str()),
+        (Some("GET"), Some("/hello"))
+    );
     assert_eq!(r["status"], 200);
     assert_eq!(r["result"], "success");
     assert_eq!(r["user_id"], "");
@@ -132,16 +135,25 @@ async fn every_request_gets_a_record(backends: Backends) {
     by_id(&hello, &fresh_id);
     by_id(&hello, &replaced_id);
     let r = by_id(&hello, &too_large_id);
-    assert_eq!((r["status"].as_u64(), r["result"].as_str()), (Some(413), Some("failure")));
+    assert_eq!(
+        (r["status"].as_u64(), r["result"].as_str()),
+        (Some(413), Some("failure"))
+    );
     assert!(r.get("cause").is_none(), "4xx have no cause: {r}");
 
     let gateway = wait_for(&http, &host, "service=gateway", 1, within).await;
     let r = by_id(&gateway, &nowhere_id);
-    assert_eq!((r["status"].as_u64(), r["component"].clone()), (Some(404), Value::Null));
+    assert_eq!(
+        (r["status"].as_u64(), r["component"].clone()),
+        (Some(404), Value::Null)
+    );
     assert_eq!(r["action"], "GET (no route)");
     let misbehave = wait_for(&http, &host, "service=misbehave", 1, within).await;
     let r = by_id(&misbehave, &trap_id);
-    assert_eq!((r["status"].as_u64(), r["result"].as_str()), (Some(500), Some("failure")));
+    assert_eq!(
+        (r["status"].as_u64(), r["result"].as_str()),
+        (Some(500), Some("failure"))
+    );
     assert!(
         r["cause"].as_str().unwrap().starts_with("component_trap"),
         "{r}"
@@ -204,17 +216,26 @@ warn_interval_ms = 600000
         slowest < Duration::from_millis(500),
         "a request took {slowest:?} with the broker down"
     );
-    eprintln!("100 requests in {:?}, slowest {slowest:?}", started.elapsed());
+    eprintln!(
+        "100 requests in {:?}, slowest {slowest:?}",
+        started.elapsed()
+    );
     // Every record is either waiting (at most the buffer and one batch) or
     // dropped, counted; none was sent.
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
         let stats = admin_access_log(&http, &host).await;
-        let (dropped, buffered) = (stats["dropped"].as_u64().unwrap(), stats["buffered"].as_u64().unwrap());
+        let (dropped, buffered) = (
+            stats["dropped"].as_u64().unwrap(),
+            stats["buffered"].as_u64().unwrap(),
+        );
         if dropped + buffered == 100 {
             break stats;
         }
-        assert!(Instant::now() < deadline, "records unaccounted for: {stats}");
+        assert!(
+            Instant::now() < deadline,
+            "records unaccounted for: {stats}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(stats["sent"], 0, "{stats}");
@@ -223,12 +244,18 @@ warn_interval_ms = 600000
     assert!(stats["last_error"].as_str().is_some(), "{stats}");
     assert!(stats["failed_publishes"].as_u64().unwrap() >= 1, "{stats}");
     // One warning about the drops for the whole interval.
-    let warnings = host.output().matches("access log: dropping records").count();
+    let warnings = host
+        .output()
+        .matches("access log: dropping records")
+        .count();
     assert_eq!(warnings, 1, "{}", host.output());
     let out = host.cli(&["components"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let dropped = format!(" {} dropped", stats["dropped"]);
-    assert!(text.contains(&dropped) && text.contains("last error"), "{text}");
+    assert!(
+        text.contains(&dropped) && text.contains("last error"),
+        "{text}"
+    );
 }
 
 /// RabbitMQ through a proxy that is cut for a while: the records of the
@@ -267,7 +294,9 @@ async fn records_buffered_through_a_rabbitmq_outage_arrive_after_it() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats = admin_access_log(&http, &host).await;
-        if stats["buffered"].as_u64().unwrap() >= 10 && stats["failed_publishes"].as_u64().unwrap() >= 1 {
+        if stats["buffered"].as_u64().unwrap() >= 10
+            && stats["failed_publishes"].as_u64().unwrap() >= 1
+        {
             break;
         }
         assert!(Instant::now() < deadline, "records not held back: {stats}");

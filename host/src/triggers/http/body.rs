@@ -7,7 +7,6 @@
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
-use http_body::Body as _;
 use http_body_util::{BodyExt as _, Full, Limited};
 use wasmtime_wasi_http::p2::body::HyperIncomingBody;
 

@@ -188,11 +188,12 @@ impl Handler for HttpTrigger {
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
         let served = self.router.matched(request.uri().path());
         let this = self.clone();
-        self.access_log.observe(request, served, |request| async move {
-            match this.dispatch(request).await {
-                Ok(response) => response,
-                Err(error) => error.into_response(),
-            }
-        })
+        self.access_log
+            .observe(request, served, |request| async move {
+                match this.dispatch(request).await {
+                    Ok(response) => response,
+                    Err(error) => error.into_response(),
+                }
+            })
     }
 }
