@@ -221,15 +221,13 @@ warn_interval_ms = 600000
         started.elapsed()
     );
     // Every record is either waiting (at most the buffer and one batch) or
-    // dropped, counted; none was sent.
+    // dropped, counted; none was sent. The first publish fails after the
+    // broker's confirm timeout.
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
         let stats = admin_access_log(&http, &host).await;
-        let (dropped, buffered) = (
-            stats["dropped"].as_u64().unwrap(),
-            stats["buffered"].as_u64().unwrap(),
-        );
-        if dropped + buffered == 100 {
+        let count = |field: &str| stats[field].as_u64().unwrap();
+        if count("dropped") + count("buffered") == 100 && count("failed_publishes") >= 1 {
             break stats;
         }
         assert!(
@@ -241,8 +239,10 @@ warn_interval_ms = 600000
     assert_eq!(stats["sent"], 0, "{stats}");
     assert!(stats["buffered"].as_u64().unwrap() <= 25, "{stats}");
     assert!(stats["dropped"].as_u64().unwrap() >= 75, "{stats}");
-    assert!(stats["last_error"].as_str().is_some(), "{stats}");
-    assert!(stats["failed_publishes"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        stats["last_error"].as_str().unwrap().contains("RabbitMQ"),
+        "{stats}"
+    );
     // One warning about the drops for the whole interval.
     let warnings = host
         .output()
