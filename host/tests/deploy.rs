@@ -175,21 +175,54 @@ fn compose_backends_match_the_host_config() {
     ] {
         assert!(env.contains_key(var), "corral gets {var}");
     }
+    // The admin API listens on the compose network: compose must refuse to
+    // start without a token (`${VAR:?message}`), never fall back to one
+    // written here.
+    let token = env["CORRAL_ADMIN_TOKEN"].as_str().unwrap();
+    assert!(
+        token.starts_with("${CORRAL_ADMIN_TOKEN:?"),
+        "compose requires CORRAL_ADMIN_TOKEN: {token}"
+    );
+}
+
+fn corral_check(config: &str, admin_token: Option<&str>) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_corral"));
+    command
+        .args(["check", "--config"])
+        .arg(root().join(config))
+        .env_remove("CORRAL_CONFIG")
+        .env_remove("CORRAL_ADMIN_TOKEN");
+    if let Some(token) = admin_token {
+        command.env("CORRAL_ADMIN_TOKEN", token);
+    }
+    command.output().unwrap()
 }
 
 #[test]
 fn shipped_configs_pass_corral_check() {
-    for config in ["corral.toml", "deploy/corral.compose.toml"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
-            .args(["check", "--config"])
-            .arg(root().join(config))
-            .env_remove("CORRAL_CONFIG")
-            .output()
-            .unwrap();
+    // The compose config with a token as compose passes it in.
+    for (config, token) in [
+        ("corral.toml", None),
+        (
+            "deploy/corral.compose.toml",
+            Some("9b1f6a0c3e7d4852b6a9c1e0f3d7a5b8"),
+        ),
+    ] {
+        let out = corral_check(config, token);
         assert!(
             out.status.success(),
             "{config}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+#[test]
+fn the_compose_config_refuses_a_missing_or_default_admin_token() {
+    for token in [None, Some("change-me")] {
+        let out = corral_check("deploy/corral.compose.toml", token);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{token:?} was accepted");
+        assert!(stderr.contains("admin.token"), "{stderr}");
     }
 }

@@ -130,6 +130,28 @@ pub const DEAD_REASON_HEADER: &str = "x-corral-dead-reason";
 /// Header carrying the queue a dead-lettered message came from.
 pub const DEAD_SOURCE_HEADER: &str = "x-corral-dead-source";
 
+/// Prefix of the headers the host itself writes on messages (attempt count,
+/// dead-letter reason and source). Only the host may set them: a component
+/// that could would make a fresh message look like a dead letter, or reset
+/// its own retry count.
+pub const RESERVED_HEADER_PREFIX: &str = "x-corral-";
+
+/// Removes the host's reserved headers from a message a component
+/// publishes. Stripped, not refused: a component that forwards a delivered
+/// message (a redrive from a dead-letter queue, say) passes on the headers
+/// the host put there, and must still be able to publish it; the host sets
+/// its own again where they apply.
+pub fn strip_reserved_headers(message: &mut Message) {
+    message
+        .headers
+        .retain(|(name, _)| !is_reserved_header(name));
+}
+
+fn is_reserved_header(name: &str) -> bool {
+    name.len() >= RESERVED_HEADER_PREFIX.len()
+        && name[..RESERVED_HEADER_PREFIX.len()].eq_ignore_ascii_case(RESERVED_HEADER_PREFIX)
+}
+
 /// One message handed to a consumer, owned until [`Delivery::settle`].
 pub struct Delivery {
     /// Logical queue name.

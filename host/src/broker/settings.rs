@@ -35,7 +35,7 @@ pub enum Backend {
     Amqp,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSettings {
     pub backend: Backend,
@@ -84,6 +84,19 @@ impl ExchangeConfig {
                 .map(|b| (b.queue.as_str(), b.key.as_str())),
             routing_key,
         )
+    }
+}
+
+impl std::fmt::Debug for BrokerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSettings")
+            .field("backend", &self.backend)
+            .field("url", &crate::config::redact::url(&self.url))
+            .field("queue_prefix", &self.queue_prefix)
+            .field("path", &self.path)
+            .field("confirm_timeout_ms", &self.confirm_timeout_ms)
+            .field("exchanges", &self.exchanges)
+            .finish()
     }
 }
 
@@ -190,6 +203,17 @@ impl BrokerSettings {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn debug_output_hides_the_url_password() {
+        let settings = load("url = \"amqp://guest:amqp-secret@rabbit:5672/%2f\"").unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("amqp-secret"), "{printed}");
+        assert!(
+            printed.contains("amqp://guest:***@rabbit:5672/%2f"),
+            "{printed}"
+        );
+    }
 
     fn load(messaging: &str) -> Result<BrokerSettings, ConfigError> {
         Config::for_tests(&format!("[messaging]\n{messaging}"), &[])?

@@ -49,7 +49,7 @@ pub struct PartialLimits {
     pub timeout_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentConfig {
     /// Unique name; used in routes, logs, the admin API and the CLI.
@@ -84,6 +84,23 @@ pub struct ComponentConfig {
     /// Resolved limits, filled in by [`Config::validate`].
     #[serde(skip)]
     pub resolved_limits: Limits,
+}
+
+impl std::fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("name", &self.name)
+            .field("wasm", &self.wasm)
+            .field("routes", &self.routes)
+            .field("limits", &self.limits)
+            .field("env", &super::redact::Values(&self.env))
+            .field("values", &super::redact::Values(&self.values))
+            .field("timer", &self.timer)
+            .field("queue", &self.queue)
+            .field("grants", &self.grants)
+            .field("resolved_limits", &self.resolved_limits)
+            .finish()
+    }
 }
 
 impl ComponentConfig {

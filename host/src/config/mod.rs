@@ -14,6 +14,7 @@
 //! claimed by one of them.
 
 mod component;
+pub mod redact;
 pub mod section;
 
 use std::collections::BTreeMap;
@@ -28,7 +29,7 @@ pub use section::{ConfigError, Section, invalid, parse_env, parse_env_enum, reso
 
 /// The whole file. Unknown keys in the host's own tables are errors; other
 /// top-level tables land in `sections` until their owner claims them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
@@ -52,6 +53,23 @@ pub struct Config {
     /// values come from here, so tests need not touch the process's.
     #[serde(skip)]
     pub env: Env,
+}
+
+/// The raw sections are shown by name only: they are still unparsed text,
+/// passwords in URLs included (each parsed section hides its own secrets).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("admin", &self.admin)
+            .field("runtime", &self.runtime)
+            .field("build", &self.build)
+            .field("components", &self.components)
+            .field("sections", &self.sections.keys().collect::<Vec<_>>())
+            .field("base_dir", &self.base_dir)
+            .field("env", &self.env)
+            .finish()
+    }
 }
 
 /// Environment variables, kept out of `Debug` output: they hold secrets.
@@ -85,7 +103,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address of the admin API (redeploy, rollback, list). Loopback by
@@ -96,6 +114,68 @@ pub struct AdminConfig {
     /// is generated at start-up and written to `<state_dir>/admin-token`,
     /// where the CLI on the same machine finds it.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("token", &redact::optional(&self.token))
+            .finish()
+    }
+}
+
+/// Shortest admin token accepted on a listener other than loopback.
+pub const MIN_EXPOSED_ADMIN_TOKEN_BYTES: usize = 32;
+
+/// Tokens from examples and habits, refused on an exposed admin listener
+/// whatever their length.
+const KNOWN_ADMIN_TOKENS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "admin",
+    "secret",
+    "password",
+    "token",
+    "corral",
+    "test",
+];
+
+impl AdminConfig {
+    /// The admin API can replace any component's code, and new code inherits
+    /// the slot's grants and secrets. On loopback only this machine's users
+    /// reach it, and the generated token (32 random bytes) guards it; on any
+    /// other address it needs a token nobody can guess, so a missing, short
+    /// or well-known one stops the host before it listens.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let why = match self.token.as_deref() {
+            None => "is not set".to_owned(),
+            Some(token)
+                if KNOWN_ADMIN_TOKENS
+                    .iter()
+                    .any(|known| token.trim().eq_ignore_ascii_case(known)) =>
+            {
+                "is a well-known default".to_owned()
+            }
+            Some(token) if token.len() < MIN_EXPOSED_ADMIN_TOKEN_BYTES => {
+                format!("is {} bytes long", token.len())
+            }
+            Some(_) => return Ok(()),
+        };
+        Err(invalid(
+            "admin.token",
+            format!(
+                "{why}, and admin.listen ({}) is not a loopback address: set a random token \
+                 of at least {MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes (CORRAL_ADMIN_TOKEN, e.g. \
+                 `openssl rand -hex 32`), or listen on 127.0.0.1",
+                self.listen
+            ),
+        ))
+    }
 }
 
 impl Default for AdminConfig {
@@ -235,6 +315,7 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.admin.validate()?;
         let max_memory = self.runtime.max_memory_mb;
         if self.runtime.max_instances == 0 {
             return Err(invalid("runtime.max_instances", "must be at least 1"));
@@ -327,6 +408,83 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exposed_admin_listener_needs_a_strong_token() {
+        let exposed = |token: Option<&str>| {
+            let token = token.map(|t| format!("token = {t:?}")).unwrap_or_default();
+            load(&format!("[admin]\nlisten = \"0.0.0.0:8081\"\n{token}"), &[])
+        };
+        for (token, why) in [
+            (None, "is not set"),
+            (Some("change-me"), "well-known"),
+            (Some("short-but-random-x9"), "19 bytes"),
+            (Some("  Change-Me "), "well-known"),
+        ] {
+            let error = exposed(token).unwrap_err().to_string();
+            assert!(
+                error.contains("admin.token") && error.contains(why),
+                "{error}"
+            );
+        }
+        let strong = "3f9c2a7d51e84b60a1c7e2d9f04b8a6c";
+        assert!(exposed(Some(strong)).is_ok());
+        // The environment counts like the file.
+        assert!(
+            load(
+                "[admin]\nlisten = \"0.0.0.0:8081\"",
+                &[("CORRAL_ADMIN_TOKEN", strong)]
+            )
+            .is_ok()
+        );
+        // On loopback the generated token (or any) is fine.
+        assert!(load("[admin]\ntoken = \"dev\"", &[]).is_ok());
+        assert!(load("[admin]\nlisten = \"[::1]:8081\"", &[]).is_ok());
+    }
+
+    /// No secret of the file or the environment shows in `{:?}`, neither of
+    /// the whole config nor of the parsed sections that hold one.
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = load(
+            r#"
+            [admin]
+            token = "admin-token-secret-0123456789abcdef"
+
+            [keyvalue]
+            backend = "redis"
+            url = "redis://:redis-secret@127.0.0.1:6379"
+
+            [messaging]
+            backend = "amqp"
+            url = "amqp://guest:amqp-secret@127.0.0.1:5672/%2f"
+
+            [[component]]
+            name = "c"
+            wasm = "c.wasm"
+            routes = ["/c"]
+            env = { API_KEY = "${API_KEY}" }
+            config = { token = "config-secret" }
+            "#,
+            &[("API_KEY", "env-secret")],
+        )
+        .unwrap();
+        // The parsed sections hide theirs too (tests next to them).
+        let printed = format!("{config:?}");
+        for secret in [
+            "admin-token-secret",
+            "redis-secret",
+            "amqp-secret",
+            "env-secret",
+            "config-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} shows in {printed}");
+        }
+        assert!(
+            printed.contains("API_KEY") && printed.contains("keyvalue"),
+            "{printed}"
+        );
+    }
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::for_tests(text, env)

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::InstanceState;
 use crate::bindings::{queue_batch_handler, queue_handler, timer_handler};
+use crate::capabilities::logging::ComponentStderr;
 use crate::capabilities::{Capabilities, Prepared};
 use crate::config::{ComponentConfig, Limits};
 
@@ -181,7 +182,13 @@ impl Deployment {
     /// A fresh store for one request, bounded by `deadline`.
     pub fn new_store(&self, deadline: Instant) -> Store<InstanceState> {
         let mut wasi = WasiCtx::builder();
-        wasi.envs(&self.env).inherit_stderr();
+        wasi.envs(&self.env);
+        // The guest's stderr becomes its log lines: tagged, escaped and
+        // bounded per instance (see `ComponentStderr`), not the host's own
+        // output. Every component has the logging capability.
+        if let Some(sink) = &self.caps.logging {
+            wasi.stderr(ComponentStderr::new(sink.clone()));
+        }
         let state = InstanceState::new(
             wasi.build(),
             self.limits.memory_bytes(),

@@ -38,7 +38,7 @@ struct Slot {
     config: ComponentConfig,
     current: ArcSwap<Deployment>,
     /// Oldest first; the last entry is the current deployment.
-    history: std::sync::Mutex<Vec<Arc<Deployment>>>,
+    history: parking_lot::Mutex<Vec<Arc<Deployment>>>,
     /// Serialises deploys and rollbacks of this component.
     deploying: tokio::sync::Mutex<u64>,
 }
@@ -138,7 +138,7 @@ impl Registry {
                 Slot {
                     config: component.clone(),
                     current: ArcSwap::new(deployment.clone()),
-                    history: std::sync::Mutex::new(vec![deployment]),
+                    history: parking_lot::Mutex::new(vec![deployment]),
                     deploying: tokio::sync::Mutex::new(1),
                 },
             );
@@ -174,7 +174,7 @@ impl Registry {
         let deployment = self.build(&slot.config, version, source, wasm).await?;
         *last_version = version;
         slot.current.store(deployment.clone());
-        let mut history = slot.history.lock().unwrap();
+        let mut history = slot.history.lock();
         history.push(deployment.clone());
         if history.len() > HISTORY {
             history.remove(0);
@@ -207,7 +207,7 @@ impl Registry {
     pub async fn rollback(&self, name: &str) -> Result<DeploymentInfo, RegistryError> {
         let slot = self.slot(name)?;
         let _serialised = slot.deploying.lock().await;
-        let mut history = slot.history.lock().unwrap();
+        let mut history = slot.history.lock();
         if history.len() < 2 {
             return Err(RegistryError::NoPreviousVersion(name.to_owned()));
         }
@@ -228,7 +228,7 @@ impl Registry {
             .slots
             .values()
             .map(|slot| {
-                let history = slot.history.lock().unwrap();
+                let history = slot.history.lock();
                 let current = slot.current.load();
                 ComponentInfo {
                     current: DeploymentInfo::from(current.as_ref()),

@@ -29,15 +29,17 @@ limits = {{ memory_mb = 16, timeout_ms = 600 }}
 }
 
 /// Sends `count` requests that each hold an instance slot for `ms`, and
-/// gives them time to reach the host.
+/// returns once every one of them runs in its instance.
 async fn hold_slots(host: &Host, count: usize, ms: u64) -> Vec<tokio::task::JoinHandle<Reply>> {
+    let needle = format!("sleeping ms={ms}");
+    let before = host.output().matches(&needle).count();
     let holders = (0..count)
         .map(|_| {
             let url = host.url(&format!("/misbehave/sleep?ms={ms}"));
             tokio::spawn(async move { Http::new().get(&url).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.wait_output(&needle, before + count);
     holders
 }
 

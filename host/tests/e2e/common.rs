@@ -260,6 +260,39 @@ memory_mb = 32
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
+
+    /// Waits (20 s at most) until the host's output holds `needle` at
+    /// least `n` times: how tests know a request reached its component or
+    /// the host reached a state, without sleeping and hoping.
+    pub fn wait_output(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.output().matches(needle).count() < n {
+            if Instant::now() >= deadline {
+                panic!("{needle:?} not {n} times in:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The log file at `relative` once it holds every one of `needles`:
+    /// component log files are written by a thread of the host's, a moment
+    /// after the request that logged. Panics with the file's text after 10 s.
+    pub fn wait_log(&self, relative: &str, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(self.path(relative)).unwrap_or_default();
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{relative} lacks one of {needles:?}:\n{text}\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Host {

@@ -16,9 +16,11 @@ async fn sigterm_drains_in_flight_requests() {
             tokio::spawn(async move { http.get(&url).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // All three hold an instance before the stop, and the host has begun
+    // draining before the listener is checked.
+    host.wait_output("sleeping ms=700", 3);
     host.signal(libc::SIGTERM);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.wait_output("stopped accepting; draining in-flight requests", 1);
 
     // No new connections once draining has begun.
     let addr = host.http.trim_start_matches("http://").to_owned();

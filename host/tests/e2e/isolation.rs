@@ -42,6 +42,32 @@ async fn trap_loop_and_memory_bomb_fail_only_their_own_request() {
     );
 }
 
+/// A guest's stderr (here its panic message) reaches the host's output as
+/// the component's log line, tagged with its name and on one line, not as
+/// raw bytes in the host's stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_stderr_becomes_tagged_log_lines() {
+    let host = Host::start(&standard_components());
+    let http = Http::new();
+    assert_eq!(http.get(&host.url("/misbehave/trap")).await.status, 500);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let output = host.output();
+        if let Some(line) = output
+            .lines()
+            .find(|l| l.contains("misbehaving on purpose"))
+            .map(str::to_owned)
+        {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no panic message in:\n{output}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("component=\"misbehave\""), "{line}");
+    assert!(line.contains("context=\"stderr\""), "{line}");
+}
+
 /// Each request gets memory in the state the module starts in: nothing a
 /// previous request wrote (data segment or heap) survives, also after a
 /// request that blew its memory limit, and also when requests overlap and
@@ -93,7 +119,7 @@ async fn endless_loops_do_not_starve_other_components() {
             tokio::spawn(async move { http.get(&url).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.wait_output("spinning", 6);
     for _ in 0..5 {
         let reply = http.get(&host.url("/status")).await;
         assert_eq!(reply.status, 200);

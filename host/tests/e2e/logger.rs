@@ -638,12 +638,7 @@ async fn queue_records_show_up(backends: Backends) {
         all_pages(&http, &host, "user_id=q3", 10).await.is_empty(),
         "nothing of the bad message"
     );
-    let log = std::fs::read_to_string(host.path("logs/logger.log")).unwrap_or_default();
-    assert!(
-        log.contains("rejecting message m-bad: [1].user_id"),
-        "{log}\n{}",
-        host.output()
-    );
+    host.wait_log("logs/logger.log", &["rejecting message m-bad: [1].user_id"]);
 }
 
 /// Records older than `retention_days` are removed by the timer, from the

@@ -276,11 +276,7 @@ async fn samples_flow_end_to_end(backends: Backends) {
     assert_eq!(again.json()["batch"], batch.as_str());
 
     // Everything carries the batch id into the logs.
-    let worker_log = std::fs::read_to_string(host.path("logs/worker.log")).unwrap();
-    assert!(
-        worker_log.contains(&format!("batch={batch}")),
-        "{worker_log}"
-    );
+    host.wait_log("logs/worker.log", &[&format!("batch={batch}")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,8 +396,12 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
             .unwrap()
         })
     };
+    // 10,000 confirmed publishes take seconds: 300 ms in, the upload is
+    // still publishing, and the cut must find the host's connection open.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    assert!(!uploading.is_finished(), "the upload ended before the cut");
+    assert!(proxy.cut() >= 1, "no broker connection was open to cut");
+    host.wait_output("lost the RabbitMQ connection", 1);
     let mut reply = uploading.await.unwrap();
     // Either the host rode out the cut, or it said so with a 503: then the
     // same upload is retried, as the API tells clients to.
@@ -420,9 +420,34 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     );
     let batch = reply.json()["batch"].as_str().unwrap().to_owned();
 
-    // And again while the worker consumes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    proxy.cut();
+    // And again while the worker consumes: once it has processed some of
+    // the batch and not all of it.
+    let lost_before = host
+        .output()
+        .matches("lost the RabbitMQ connection")
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http
+            .get(&host.url(&format!("/api/transactions/{batch}")))
+            .await
+            .json();
+        let processed = status["processed"].as_u64().unwrap();
+        assert!(
+            processed < 10_000,
+            "the worker finished before the cut: {status}"
+        );
+        if processed > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never started: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(proxy.cut() >= 1, "no broker connection was open to cut");
+    host.wait_output("lost the RabbitMQ connection", lost_before + 1);
 
     let status = wait_processed(&http, &host, &batch, Duration::from_secs(180)).await;
     assert_eq!(status["total"], 10_000);

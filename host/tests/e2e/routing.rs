@@ -39,10 +39,10 @@ async fn routes_by_prefix_and_status_answers_json() {
     assert_eq!(reply.json()["error"]["field"], "method");
 
     // Every request the status component served is in its log file.
-    let log = std::fs::read_to_string(host.path("logs/status/app.log")).unwrap();
-    assert!(log.contains("GET /status -> 200"), "{log}");
-    assert!(log.contains("GET / -> 200"), "{log}");
-    assert!(log.contains("POST /status -> 405"), "{log}");
+    host.wait_log(
+        "logs/status/app.log",
+        &["GET /status -> 200", "GET / -> 200", "POST /status -> 405"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,8 +111,7 @@ fn ticks_keep_their_cadence() {
         started.elapsed()
     );
     // The calls really reached the status component.
-    let status_log = std::fs::read_to_string(status.path("logs/status/app.log")).unwrap();
-    assert!(status_log.contains("GET /status -> 200"), "{status_log}");
+    status.wait_log("logs/status/app.log", &["GET /status -> 200"]);
 }
 
 #[test]

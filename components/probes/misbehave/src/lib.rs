@@ -5,9 +5,9 @@
 //! |-------------------------|-----------------------------------------|
 //! | `/misbehave/ok`         | answers 200                             |
 //! | `/misbehave/trap`       | panics (a wasm trap)                    |
-//! | `/misbehave/loop`       | spins forever                           |
+//! | `/misbehave/loop`       | logs `spinning`, then spins forever     |
 //! | `/misbehave/memory`     | allocates until it hits its limit       |
-//! | `/misbehave/sleep?ms=N` | sleeps N ms, then answers 200           |
+//! | `/misbehave/sleep?ms=N` | logs `sleeping ms=N`, sleeps N ms, then answers 200 |
 //! | `/misbehave/echo`       | answers the body's length               |
 //! | `/misbehave/env?name=X` | answers environment variable X          |
 //! | `/misbehave/count`      | bumps a static and a heap counter and   |
@@ -35,6 +35,7 @@ impl Handler for Misbehave {
             "ok" => Response::json(200, &serde_json::json!({ "ok": true })),
             "trap" => panic!("misbehaving on purpose"),
             "loop" => {
+                corral_sdk::log::info("loop", "spinning");
                 let mut n: u64 = 0;
                 loop {
                     n = std::hint::black_box(n.wrapping_add(1));
@@ -53,6 +54,9 @@ impl Handler for Misbehave {
                     .query_param("ms")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(100);
+                // Tests wait for this line to know the request holds its
+                // instance, instead of guessing with a sleep of their own.
+                corral_sdk::log::info("sleep", &format!("sleeping ms={ms}"));
                 monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 Response::json(200, &serde_json::json!({ "slept_ms": ms }))
             }

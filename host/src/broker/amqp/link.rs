@@ -11,7 +11,9 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -74,7 +76,7 @@ impl Link {
     /// publish to it would be worse.
     pub async fn declare(&self, queues: &[QueueDecl]) -> lapin::Result<()> {
         for queue in queues {
-            if !queue.every_time && self.declared.lock().unwrap().contains(&queue.name) {
+            if !queue.every_time && self.declared.lock().contains(&queue.name) {
                 continue;
             }
             let channel = self.connection.create_channel().await?;
@@ -103,7 +105,7 @@ impl Link {
                 }
                 Err(error) => return Err(error),
             }
-            self.declared.lock().unwrap().insert(queue.name.clone());
+            self.declared.lock().insert(queue.name.clone());
         }
         Ok(())
     }
@@ -115,7 +117,7 @@ impl Link {
     /// warning, like a queue with other arguments.
     pub async fn declare_exchange(&self, exchange: &ExchangeDecl) -> lapin::Result<()> {
         let key = exchange_key(&exchange.name);
-        if self.declared.lock().unwrap().contains(&key) {
+        if self.declared.lock().contains(&key) {
             return Ok(());
         }
         let kind = match exchange.kind {
@@ -168,22 +170,19 @@ impl Link {
                 .await?;
         }
         let _ = channel.close(200, "OK".into()).await;
-        self.declared.lock().unwrap().insert(key);
+        self.declared.lock().insert(key);
         Ok(())
     }
 
     /// Forgets a declaration, after the queue turned out to be missing.
     pub fn forget(&self, queue: &str) {
-        self.declared.lock().unwrap().remove(queue);
+        self.declared.lock().remove(queue);
     }
 
     /// Forgets an exchange's declaration, so that its bindings are made
     /// again (a bound queue deleted by hand takes its bindings with it).
     pub fn forget_exchange(&self, exchange: &str) {
-        self.declared
-            .lock()
-            .unwrap()
-            .remove(&exchange_key(exchange));
+        self.declared.lock().remove(&exchange_key(exchange));
     }
 
     pub fn is_connected(&self) -> bool {

@@ -9,7 +9,9 @@
 //! unsettled message ready again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::sync::Notify;
 
@@ -26,7 +28,6 @@ impl Queues {
     pub fn get(&self, queue: &str) -> Arc<QueueState> {
         self.queues
             .lock()
-            .unwrap()
             .entry(queue.to_owned())
             .or_default()
             .clone()
@@ -34,7 +35,7 @@ impl Queues {
 
     /// Wakes the consumers of `queue`: it has new messages.
     pub fn wake(&self, queue: &str) {
-        if let Some(state) = self.queues.lock().unwrap().get(queue) {
+        if let Some(state) = self.queues.lock().get(queue) {
             state.ready.notify_waiters();
         }
     }
@@ -63,7 +64,7 @@ impl QueueState {
         store: &MessageStore,
         queue: &str,
     ) -> anyhow::Result<Option<(u64, Record)>> {
-        let mut claims = self.claims.lock().unwrap();
+        let mut claims = self.claims.lock();
         loop {
             let Some((seq, bytes)) = store.first_from(queue, claims.cursor, &claims.in_flight)?
             else {
@@ -80,14 +81,14 @@ impl QueueState {
 
     /// The message was settled (it is gone from the file).
     pub fn settled(&self, seq: u64) {
-        self.claims.lock().unwrap().in_flight.remove(&seq);
+        self.claims.lock().in_flight.remove(&seq);
     }
 
     /// The claim was given up: the message is ready again, before any
     /// message that arrived after it.
     pub fn release(&self, seq: u64) {
         {
-            let mut claims = self.claims.lock().unwrap();
+            let mut claims = self.claims.lock();
             claims.in_flight.remove(&seq);
             claims.cursor = claims.cursor.min(seq);
         }

@@ -20,7 +20,9 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -135,7 +137,7 @@ impl MessageStore {
     /// Applies `write` durably. For `Promote`, returns the next due time.
     pub async fn write(&self, write: Write) -> Result<Option<u64>, WriteError> {
         let (done, result) = oneshot::channel();
-        let sent = match self.jobs.lock().unwrap().as_ref() {
+        let sent = match self.jobs.lock().as_ref() {
             Some(jobs) => jobs.send(Job { write, done }).is_ok(),
             None => false,
         };
@@ -178,8 +180,8 @@ impl Drop for MessageStore {
     /// Stops the writer (after the writes already queued) and closes the
     /// file, so that it can be opened again in this process.
     fn drop(&mut self) {
-        self.jobs.lock().unwrap().take();
-        if let Some(writer) = self.writer.lock().unwrap().take() {
+        self.jobs.lock().take();
+        if let Some(writer) = self.writer.lock().take() {
             let _ = writer.join();
         }
     }

@@ -45,6 +45,11 @@ pub struct BlobstoreSettings {
     pub key_prefix: String,
     /// How long one operation may take before the component gets an error.
     pub timeout_ms: u64,
+    /// Local backend: fsync each written object and its folder before the
+    /// write returns. A consumer acks its message once its result is
+    /// written; without this an OS crash or power loss can lose a result
+    /// that was already acked. Off trades that guarantee for speed.
+    pub fsync: bool,
 }
 
 // Hand-written so that the secret never reaches a log line.
@@ -59,10 +64,11 @@ impl std::fmt::Debug for BlobstoreSettings {
             .field("access_key_id", &self.access_key_id)
             .field(
                 "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "***"),
+                &crate::config::redact::optional(&self.secret_access_key),
             )
             .field("key_prefix", &self.key_prefix)
             .field("timeout_ms", &self.timeout_ms)
+            .field("fsync", &self.fsync)
             .finish()
     }
 }
@@ -79,6 +85,7 @@ impl Default for BlobstoreSettings {
             secret_access_key: None,
             key_prefix: String::new(),
             timeout_ms: 30_000,
+            fsync: true,
         }
     }
 }
@@ -116,5 +123,19 @@ impl Section for BlobstoreSettings {
             return Err(invalid("blobstore.timeout_ms", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Acked results must survive an OS crash unless the operator says
+    /// otherwise.
+    #[test]
+    fn the_local_backend_fsyncs_by_default() {
+        assert!(BlobstoreSettings::default().fsync);
+        let settings: BlobstoreSettings = toml::from_str("fsync = false").unwrap();
+        assert!(!settings.fsync);
     }
 }

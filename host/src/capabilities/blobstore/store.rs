@@ -17,7 +17,9 @@
 //! text is all a component gets (`wasi:blobstore` errors are strings).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -62,7 +64,8 @@ impl BlobStore {
                 })?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&config.path)?
                     // Deleting a container leaves no empty folders behind.
-                    .with_automatic_cleanup(true);
+                    .with_automatic_cleanup(true)
+                    .with_fsync(config.fsync);
                 (Arc::new(local), "local")
             }
             Backend::S3 => (Arc::new(s3(config, timeout)?), "s3"),
@@ -161,12 +164,12 @@ impl BlobStore {
 
     /// Whether a container exists, from memory once it was seen to.
     pub async fn container_exists(&self, container: &str) -> Result<bool, BlobError> {
-        if self.known.lock().unwrap().contains(container) {
+        if self.known.lock().contains(container) {
             return Ok(true);
         }
         let exists = self.container_created(container).await?.is_some();
         if exists {
-            self.known.lock().unwrap().insert(container.to_owned());
+            self.known.lock().insert(container.to_owned());
         }
         Ok(exists)
     }
@@ -186,7 +189,7 @@ impl BlobStore {
 
     /// Deletes a container with every object in it.
     pub async fn delete_container(&self, container: &str) -> Result<(), BlobError> {
-        self.known.lock().unwrap().remove(container);
+        self.known.lock().remove(container);
         self.delete_all(container, true).await
     }
 

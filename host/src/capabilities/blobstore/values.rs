@@ -8,7 +8,9 @@
 //! whole too: `get-data` fetches the bytes at once, so the value stays the
 //! same even if the object is deleted afterwards, as the interface asks.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use wasmtime::component::Resource;
@@ -34,7 +36,7 @@ pub struct OutgoingValue {
 impl OutgoingValue {
     /// Seals the body and returns it: nothing can be added any more.
     pub fn seal(&self) -> Bytes {
-        let mut state = self.body.0.lock().unwrap();
+        let mut state = self.body.0.lock();
         state.sealed = true;
         state.bytes.clone().freeze()
     }
@@ -73,7 +75,7 @@ impl Body {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for Body {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut state = self.0.lock().unwrap();
+        let mut state = self.0.lock();
         if bytes.len() > Self::room(&state)? {
             return Err(StreamError::LastOperationFailed(wasmtime::format_err!(
                 "a value may hold at most {MAX_VALUE_BYTES} bytes"
@@ -88,7 +90,7 @@ impl OutputStream for Body {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Self::room(&self.0.lock().unwrap())
+        Self::room(&self.0.lock())
     }
 }
 
@@ -110,7 +112,7 @@ impl wit::HostOutgoingValue for BlobView<'_> {
         value: Resource<OutgoingValue>,
     ) -> wasmtime::Result<Result<Resource<DynOutputStream>, ()>> {
         let entry = self.table.get_mut(&value)?;
-        if entry.stream_taken || entry.body.0.lock().unwrap().sealed {
+        if entry.stream_taken || entry.body.0.lock().sealed {
             return Ok(Err(()));
         }
         entry.stream_taken = true;

@@ -23,7 +23,7 @@ pub enum Backend {
     Redis,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyValueSettings {
     pub backend: Backend,
@@ -36,6 +36,18 @@ pub struct KeyValueSettings {
     pub path: PathBuf,
     /// How long one operation may take before the component gets an error.
     pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for KeyValueSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyValueSettings")
+            .field("backend", &self.backend)
+            .field("url", &crate::config::redact::url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("path", &self.path)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 impl Default for KeyValueSettings {
@@ -80,5 +92,24 @@ impl Section for KeyValueSettings {
             return Err(invalid("keyvalue.timeout_ms", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_url_password() {
+        let settings = KeyValueSettings {
+            url: "redis://:redis-secret@127.0.0.1:6379/0".into(),
+            ..KeyValueSettings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("redis-secret"), "{printed}");
+        assert!(
+            printed.contains("redis://:***@127.0.0.1:6379/0"),
+            "{printed}"
+        );
     }
 }

@@ -10,8 +10,10 @@
 //! file = "logs/status/app.log"
 //! ```
 
+mod file;
 mod host;
 mod sink;
+mod stderr;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use serde::Deserialize;
 use wasmtime::component::Linker;
 
 pub use sink::LogSink;
+pub use stderr::ComponentStderr;
 
 use super::{Capability, CapabilityView, HostContext, NoSettings};
 use crate::config::ComponentConfig;

@@ -127,7 +127,7 @@ impl Publisher {
     pub(crate) async fn publish(
         &self,
         target: Target<'_>,
-        messages: Vec<Message>,
+        mut messages: Vec<Message>,
     ) -> Result<(), wit::Error> {
         match target {
             Target::Queue(queue) if !self.queues.contains(queue) => {
@@ -147,6 +147,9 @@ impl Publisher {
                 "at most {MAX_BATCH} messages per batch"
             )));
         }
+        messages
+            .iter_mut()
+            .for_each(crate::broker::strip_reserved_headers);
         let broker = self
             .broker
             .get()
@@ -217,5 +220,75 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("grants.messaging.exchanges"), "{text}");
         assert!(text.contains("evnets"), "{text}");
+    }
+
+    /// A component cannot make its message look like a dead letter or
+    /// reset its attempt count: the host's `x-corral-*` headers are
+    /// removed, in any case, and its own headers go through.
+    #[tokio::test]
+    async fn reserved_headers_are_stripped_from_published_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_tests(
+            r#"
+            [[component]]
+            name = "c"
+            wasm = "c.wasm"
+            routes = ["/c"]
+            "#,
+            &[],
+        )
+        .unwrap();
+        let mut settings: crate::broker::BrokerSettings =
+            config.section(crate::broker::SECTION).unwrap();
+        settings.path = dir.path().join("queue");
+        let broker = Arc::new(LazyBroker::new(settings, Vec::new()));
+        let host = HostContext {
+            config: &config,
+            broker: &broker,
+        };
+        let messaging = Messaging::new(NoSettings::default(), &host).unwrap();
+        let grant = Grant {
+            publish: vec!["jobs".into()],
+            exchanges: Vec::new(),
+        };
+        let prepared = messaging.prepare(&config.components[0], grant).unwrap();
+        let message = Message {
+            body: b"{}".to_vec(),
+            content_type: Some("application/json".into()),
+            headers: vec![
+                ("X-Corral-Dead-Reason".into(), "forged".into()),
+                ("x-corral-attempt".into(), "0".into()),
+                ("x-trace".into(), "kept".into()),
+            ],
+            message_id: Some("m1".into()),
+        };
+        prepared
+            .publish(Target::Queue("jobs"), vec![message])
+            .await
+            .unwrap();
+        let mut subscription = broker.get().unwrap().subscribe(crate::broker::Subscribe {
+            queue: "jobs".into(),
+            dead_letter: "jobs.dead".into(),
+            prefetch: 1,
+        });
+        let delivery =
+            tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
+                .await
+                .expect("the message arrives")
+                .expect("the subscription is open");
+        let names: Vec<&str> = delivery
+            .message
+            .headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.to_ascii_lowercase().starts_with("x-corral-dead")),
+            "{names:?}"
+        );
+        assert!(names.contains(&"x-trace"), "{names:?}");
+        assert_eq!(delivery.attempt, 1);
     }
 }

@@ -146,7 +146,16 @@ impl WasiHttpHooks for OutboundPolicy {
     > {
         drop(fut);
         if !self.allows(request.uri()) {
-            tracing::warn!(uri = %request.uri(), "outbound HTTP request denied by policy");
+            // Host, port and path only: a query string or user info may
+            // hold a secret (an API key, a password) that has no place in
+            // the host's log.
+            let uri = request.uri();
+            tracing::warn!(
+                host = uri.host().unwrap_or("-"),
+                port = uri.port_u16(),
+                path = uri.path(),
+                "outbound HTTP request denied by policy"
+            );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let mut options = options.unwrap_or_default();

@@ -4,10 +4,16 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::{
-    BATCH_LOG, BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, lines, publish, publish_to_exchange, start,
-    wait_lines,
+    BATCH_LOG, BULK_LOG, Backend, DEAD_LOG, PROBE_LOG, assert_nothing_comes_back, lines, publish,
+    publish_to_exchange, start, wait_lines,
 };
 use crate::common::*;
+
+/// The message id of a probe's log line (`... id=<id> attempt=...`).
+fn id_of(line: &str) -> &str {
+    let rest = &line[line.find("id=").expect("the line names its message id") + 3..];
+    rest.split(' ').next().unwrap()
+}
 
 fn ok(reply: &Reply) {
     assert_eq!(
@@ -28,9 +34,9 @@ pub async fn handles_and_acks_in_order(b: &Backend) {
             "{line}"
         );
     }
-    // Acknowledged: none comes back.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(lines(&host, PROBE_LOG, "handled queue=work id=a-").len(), 5);
+    // Acknowledged: none comes back.
+    assert_nothing_comes_back(b, host, "work", "id=a-").await;
 }
 
 pub async fn retries_then_dead_letters(b: &Backend) {
@@ -196,7 +202,28 @@ pub async fn throughput(b: &Backend) {
         ok(&publish(&host, "bulk", &format!("p{batch}"), "ack", 100).await);
     }
     let published = started.elapsed();
-    wait_lines(&host, BULK_LOG, "handled queue=bulk", n).await;
+    let expected: HashSet<String> = (0..n / 100)
+        .flat_map(|b| (0..100).map(move |i| format!("p{b}-{i}")))
+        .collect();
+    // Every message, each once: a line count alone would take a message
+    // handled twice for one that was lost.
+    let deadline = Instant::now() + super::WAIT;
+    loop {
+        let handled = lines(&host, BULK_LOG, "handled queue=bulk");
+        let ids: HashSet<String> = handled.iter().map(|l| id_of(l).to_owned()).collect();
+        if ids.is_superset(&expected) {
+            assert_eq!(ids, expected, "unexpected messages handled");
+            assert_eq!(handled.len(), n, "some messages were handled twice");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} messages handled after {:?}",
+            ids.intersection(&expected).count(),
+            super::WAIT
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let all = started.elapsed();
     eprintln!(
         "{n} messages: published in {published:?} ({:.0}/s), all handled in {all:?} ({:.0}/s)",
@@ -293,12 +320,12 @@ pub async fn batches_carry_many_messages_per_call(b: &Backend) {
         sizes.len() < 50,
         "50 messages published at once share calls: {sizes:?}"
     );
-    // Acknowledged: none comes back.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         lines(&host, BATCH_LOG, "handled queue=batched id=m-").len(),
         50
     );
+    // Acknowledged: none comes back.
+    assert_nothing_comes_back(b, host, "batched", "id=m-").await;
 }
 
 /// In one batch, a rejected message is dead-lettered alone while the others
@@ -338,7 +365,6 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
         dead[0]
     );
     // Every message settled once: the acked ones never came back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         lines(&host, BATCH_LOG, "handled queue=batched id=a-").len(),
         3
@@ -347,4 +373,5 @@ pub async fn a_batch_settles_each_message_by_its_own_answer(b: &Backend) {
         lines(&host, DEAD_LOG, "handled queue=batched.dead").len(),
         3
     );
+    assert_nothing_comes_back(b, host, "batched", "id=a-").await;
 }

@@ -163,6 +163,43 @@ pub async fn publish(host: &Host, queue: &str, id: &str, body: &str, count: usiz
     Http::new().post(&url, body.to_owned()).await
 }
 
+/// Proves that no message matching `needle` is left on `queue` (acked,
+/// not merely handled): stops `host` gracefully, which hands every
+/// unsettled delivery back to the broker, starts a new host on the same
+/// backend, publishes a sentinel after them and waits for it to be handled
+/// there. A message left unacked would be delivered to the new host ahead
+/// of the sentinel (the queues are FIFO); a fixed wait could not see it on
+/// RabbitMQ, which redelivers only when the channel closes.
+pub async fn assert_nothing_comes_back(b: &Backend, host: Host, queue: &str, needle: &str) {
+    host.signal(libc::SIGTERM);
+    let mut host = host;
+    let status = host
+        .wait_exit(Duration::from_secs(20))
+        .expect("the host stops in time");
+    assert!(status.success(), "{status:?}\n{}", host.output());
+    let next = start(b);
+    let reply = publish(&next, queue, "sentinel", "ack", 1).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let log = match queue {
+        "batched" => BATCH_LOG,
+        _ => PROBE_LOG,
+    };
+    wait_lines(
+        &next,
+        log,
+        &format!("handled queue={queue} id=sentinel "),
+        1,
+    )
+    .await;
+    let again = lines(&next, log, needle);
+    assert!(again.is_empty(), "settled messages came back: {again:#?}");
+}
+
 /// Publishes one message with `body` to `exchange` with `key` through the
 /// probe's HTTP route.
 pub async fn publish_to_exchange(
