@@ -75,25 +75,50 @@ struct Pending {
     shared: Arc<Shared>,
 }
 
-impl LoggedBody {
-    fn finish(&mut self, cause: Option<String>) {
-        let Some(Pending {
+impl Pending {
+    /// Completes the record and hands it to the buffer.
+    fn emit(self, bytes_out: u64, cause: Option<String>) {
+        let Self {
             log,
             mut record,
             started,
             shared,
-        }) = self.pending.take()
-        else {
-            return;
-        };
+        } = self;
         record.latency = started.elapsed();
-        record.bytes_out = self.sent;
+        record.bytes_out = bytes_out;
         record.bytes_in = shared.bytes_in();
         record.user_id = shared.user().map(str::to_owned);
         if record.cause.is_none() {
             record.cause = cause;
         }
         log.emit(record);
+    }
+}
+
+/// Status of a request whose client went away before the response head
+/// (nginx's "client closed request").
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Holds the record while the dispatch runs: if the request's future is
+/// dropped first (the client closed the connection, or the drain timed
+/// out), the record still goes, with status 499.
+struct Unanswered(Option<Pending>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut pending) = self.0.take() {
+            pending.record.status = CLIENT_CLOSED;
+            let cause = "the client went away before the response".to_owned();
+            pending.emit(0, Some(cause));
+        }
+    }
+}
+
+impl LoggedBody {
+    fn finish(&mut self, cause: Option<String>) {
+        if let Some(pending) = self.pending.take() {
+            pending.emit(self.sent, cause);
+        }
     }
 }
 
@@ -189,10 +214,11 @@ impl AccessLog {
         });
         let shared = pending.as_ref().map(|p| p.shared.clone());
         let response = inner(request.map(|inner| CountedBody { inner, shared }));
+        let mut unanswered = Unanswered(pending);
         async move {
             let mut response = response.await;
             response.headers_mut().insert(HEADER, id);
-            let Some(mut pending) = pending else {
+            let Some(mut pending) = unanswered.0.take() else {
                 return response;
             };
             let status = response.status().as_u16();

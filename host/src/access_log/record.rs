@@ -13,7 +13,8 @@
 //! | `timestamp`  | when the request arrived, RFC 3339 UTC with milliseconds     |
 //!
 //! plus `request_id`, `component` (null when no route matched), `method`,
-//! `path`, `status`, `latency_ms`, `bytes_in`, `bytes_out`.
+//! `path`, `status` (499 when the client went away before the response
+//! head), `latency_ms`, `bytes_in`, `bytes_out`.
 //!
 //! `action` names the route, not the path: it is an indexed field, and
 //! paths with ids in them would make one index per request; the path is

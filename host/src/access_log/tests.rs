@@ -388,3 +388,25 @@ async fn off_it_still_gives_request_ids() {
     assert!(!s.enabled);
     assert_eq!((s.sent, s.dropped, s.buffered), (0, 0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_given_up_before_its_answer_is_recorded_as_499() {
+    let queue = Arc::new(FakeQueue::default());
+    let log = AccessLog::start(&settings(100, 1, 1), queue.clone());
+    let request: Request<Full<Bytes>> = Request::get("/slow").body(Full::default()).unwrap();
+    let answered = log.observe(request, Some(("/slow", "slow")), |_| async {
+        std::future::pending::<Response<crate::responses::Body>>().await
+    });
+    // The connection goes away while the dispatch runs: hyper drops it.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), answered)
+            .await
+            .is_err()
+    );
+    until("the record", || queue.records().len() == 1).await;
+    let r = &queue.records()[0];
+    assert_eq!(r["status"], 499);
+    assert_eq!(r["result"], "failure");
+    assert_eq!(r["service"], "slow");
+    assert_eq!(r["cause"], "the client went away before the response");
+}
