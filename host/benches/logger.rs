@@ -21,6 +21,14 @@
 //!    `limit=50`, one at a time; p50 / p99 / max latency, and how many
 //!    index entries the queries read (`scanned`).
 //!
+//! 4. **The access log's cost**: `GET /hello` req/s with the gateway
+//!    access log off, on (to a queue nobody consumes: the gateway's own
+//!    cost, target at most 5%) and on with the logger storing every record
+//!    from `logs` on the same cores; same run, the three alternating for
+//!    `ACCESS_LOG_ROUNDS` (default 2) rounds of `ACCESS_LOG_SECS` (10)
+//!    seconds each with `ACCESS_LOG_CLIENTS` (32) closed-loop clients,
+//!    after a warm-up; the cost is `1 - on/off` of the best rounds.
+//!
 //! Run with `cargo bench -p corral --bench logger` (see
 //! docs/benchmarks.md). Prints a table on stderr and one JSON object on
 //! stdout.
@@ -158,9 +166,15 @@ wasm = "{probe}"
 routes = ["/queue-probe"]
 limits = {{ memory_mb = 64, timeout_ms = 30000 }}
 grants.messaging = {{ publish = ["logs"] }}
+
+[[component]]
+name = "hello"
+wasm = "{hello}"
+routes = ["/hello"]
 "#,
             logger = component_artifacts::LOGGER,
             probe = component_artifacts::QUEUE_PROBE,
+            hello = component_artifacts::HELLO,
         ),
     )?;
     let log = dir.path().join("corral.out");
@@ -426,7 +440,11 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     );
     let disk = dir_size(&host.dir.path().join("state"));
     drop(host);
+
+    // 4. The access log's cost on hello.
+    let access_log = access_log_cost(name, sections).await?;
     Ok(json!({
+        "access_log": access_log,
         "backends": name,
         "records": records,
         "ingest_post": {
@@ -456,6 +474,80 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
         },
         "state_dir_bytes": disk,
     }))
+}
+
+/// `GET /hello` for `secs` seconds from `clients` closed-loop clients:
+/// requests per second.
+async fn hello_rate(client: &Http, url: &str, clients: usize, secs: f64) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < until {
+                let (status, _) = send(&client, "GET", &url, Vec::new()).await?;
+                anyhow::ensure!(status == 200, "GET /hello answered {status}");
+                done += 1;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The access log variants compared, as `[access_log]` bodies: off; on,
+/// to a queue nobody consumes (the gateway's own cost: record, buffer,
+/// batch, publish); on, to the logger's `logs` (plus storing every record).
+const ACCESS_LOG_VARIANTS: [(&str, &str); 3] = [
+    ("off", "enabled = false"),
+    ("on", "enabled = true\nqueue = \"access-bench\""),
+    ("on+logger", "enabled = true"),
+];
+
+/// Hello req/s for each of [`ACCESS_LOG_VARIANTS`], rounds alternating,
+/// each on a host of its own; the cost of each "on" variant is `1 - on/off`
+/// of the best rounds.
+async fn access_log_cost(name: &str, sections: &str) -> anyhow::Result<Value> {
+    let rounds: usize = env_or("ACCESS_LOG_ROUNDS", 2);
+    let secs: f64 = env_or("ACCESS_LOG_SECS", 10.0);
+    let clients: usize = env_or("ACCESS_LOG_CLIENTS", 32);
+    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); ACCESS_LOG_VARIANTS.len()];
+    for _ in 0..rounds {
+        for (v, (variant, table)) in ACCESS_LOG_VARIANTS.iter().enumerate() {
+            let host = start_host(&format!("{sections}\n[access_log]\n{table}\n"))?;
+            let url = format!("{}/hello", host.url);
+            hello_rate(&client, &url, clients, 1.0).await?; // warm-up
+            let rate = hello_rate(&client, &url, clients, secs).await?;
+            eprintln!("  .. {name}: hello, access log {variant}: {rate:.0} req/s");
+            rates[v].push(rate);
+            drop(host);
+        }
+    }
+    let best: Vec<f64> = rates
+        .iter()
+        .map(|r| r.iter().cloned().fold(0.0, f64::max))
+        .collect();
+    let mut out = json!({ "clients": clients, "seconds_per_round": secs });
+    for (v, (variant, _)) in ACCESS_LOG_VARIANTS.iter().enumerate() {
+        let rounded: Vec<f64> = rates[v].iter().map(|r| r.round()).collect();
+        out[format!("{variant}_req_per_s")] = json!(rounded);
+        if v > 0 {
+            let cost = (1.0 - best[v] / best[0]) * 100.0;
+            eprintln!(
+                "  .. {name}: access log {variant} costs {cost:.1}% ({:.0} vs {:.0} req/s)",
+                best[v], best[0]
+            );
+            out[format!("{variant}_cost_percent")] = json!(round2(cost));
+        }
+    }
+    Ok(out)
 }
 
 fn round2(x: f64) -> f64 {
@@ -508,18 +600,19 @@ fn main() -> anyhow::Result<()> {
     }
     eprintln!();
     eprintln!(
-        "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
-        "backends", "POST rec/s", "queue rec/s", "q p50 ms", "q p99 ms", "q max ms"
+        "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9} {:>12}",
+        "backends", "POST rec/s", "queue rec/s", "q p50 ms", "q p99 ms", "q max ms", "access log %"
     );
     for r in &runs {
         eprintln!(
-            "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9}",
+            "{:<9} {:>12} {:>12} {:>9} {:>9} {:>9} {:>12}",
             r["backends"].as_str().unwrap(),
             r["ingest_post"]["records_per_s"],
             r["ingest_queue"]["records_per_s"],
             r["query_3_filters"]["p50_ms"],
             r["query_3_filters"]["p99_ms"],
             r["query_3_filters"]["max_ms"],
+            r["access_log"]["on_cost_percent"],
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

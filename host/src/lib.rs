@@ -11,9 +11,11 @@
 //!   timer ticks.
 //! - [`bindings`]: the host side of the WIT contract in `wit/`.
 //! - [`capabilities`]: what components may import, each behind a grant.
+//! - [`access_log`]: one record per HTTP request, batched to the log queue.
 //! - [`admin`]: the token-protected API for redeploy/rollback/listing.
 //! - [`cli`]: `corral up | check | redeploy | rollback | components`.
 
+pub mod access_log;
 pub mod admin;
 pub mod bindings;
 pub mod broker;

@@ -7,14 +7,17 @@
 //!    a queue);
 //! 2. the broker, from `[messaging]`, started on first use;
 //! 3. every capability, from its own table, and every component's grants;
-//! 4. the registry: each component compiled, linked and health-checked.
+//! 4. the registry: each component compiled, linked and health-checked;
+//! 5. the access log (`[access_log]`), publishing through the broker.
 //!
-//! Steps 1-3 do no I/O, which is what `corral check` runs.
+//! Steps 1-3 (and the check of `[access_log]`) do no I/O, which is what
+//! `corral check` runs.
 
 use std::sync::Arc;
 
 use wasmtime::Engine;
 
+use crate::access_log::{self, AccessLog, AccessLogSettings};
 use crate::broker::{self, LazyBroker};
 use crate::capabilities::{Capabilities, HostContext};
 use crate::config::Config;
@@ -27,6 +30,7 @@ pub struct Parts {
     pub plan: Plan,
     pub broker: Arc<LazyBroker>,
     pub capabilities: Capabilities,
+    pub access_log: AccessLogSettings,
 }
 
 impl Parts {
@@ -36,7 +40,9 @@ impl Parts {
         let plan = Plan::from_config(config)?;
         let mut known = Capabilities::sections();
         known.push(broker::SECTION);
+        known.push(access_log::SECTION);
         config.check_sections(&known)?;
+        let access_log = config.section(access_log::SECTION)?;
         let broker = Arc::new(LazyBroker::new(
             config.section(broker::SECTION)?,
             plan.dead_letters(),
@@ -52,6 +58,7 @@ impl Parts {
             plan,
             broker,
             capabilities,
+            access_log,
         })
     }
 }
@@ -61,6 +68,8 @@ pub struct Platform {
     pub registry: Arc<Registry>,
     pub broker: Arc<LazyBroker>,
     pub plan: Plan,
+    /// Started here, handed to the HTTP trigger by whoever serves it.
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Platform {
@@ -68,10 +77,23 @@ impl Platform {
     pub async fn start(config: &Config, engine: Engine) -> anyhow::Result<Self> {
         let parts = Parts::assemble(config)?;
         let registry = Arc::new(Registry::start(config, engine, parts.capabilities).await?);
+        let access_log = AccessLog::start(&parts.access_log, parts.broker.clone());
+        let consumed = parts
+            .plan
+            .dead_letters()
+            .iter()
+            .any(|(queue, _)| *queue == parts.access_log.queue);
+        if access_log.enabled() && !consumed {
+            tracing::info!(
+                queue = %parts.access_log.queue,
+                "access log: no component here consumes its queue; records wait there for one"
+            );
+        }
         Ok(Self {
             registry,
             broker: parts.broker,
             plan: parts.plan,
+            access_log,
         })
     }
 

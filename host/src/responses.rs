@@ -65,6 +65,10 @@ impl HostError {
     }
 
     pub fn into_response(self) -> Response<Body> {
+        let note = ErrorNote {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(component) = self.component {
             error["component"] = component.into();
@@ -72,6 +76,16 @@ impl HostError {
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
-        json(self.status, &serde_json::json!({ "error": error }))
+        let mut response = json(self.status, &serde_json::json!({ "error": error }));
+        response.extensions_mut().insert(note);
+        response
     }
+}
+
+/// The error behind a host-made error response, as a response extension:
+/// what the access log records as the `cause` without parsing the body.
+#[derive(Debug, Clone)]
+pub struct ErrorNote {
+    pub code: &'static str,
+    pub message: String,
 }

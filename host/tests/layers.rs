@@ -3,8 +3,8 @@
 //! (or be that module). So dependencies point one way:
 //!
 //! ```text
-//! cli → platform → triggers, admin, watch → runtime → capabilities (+ bindings), server
-//!     → broker → config, responses, shutdown
+//! cli → platform → triggers, admin, watch → runtime → capabilities (+ bindings), server,
+//!     access_log → broker → config, responses, shutdown
 //! ```
 //!
 //! The one loop allowed is bindgen's: `bindings` maps WIT resources onto
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("capabilities", 4),
     ("bindings", 4),
     ("server", 4),
+    ("access_log", 4),
     ("broker", 3),
     ("config", 1),
     ("responses", 1),

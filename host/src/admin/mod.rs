@@ -9,6 +9,7 @@
 //! | POST   | `/v1/components/{name}/rollback`   | previous version back     |
 //! | POST   | `/v1/queues/{queue}/redrive`       | dead letters back to work |
 //! | GET    | `/ready`, `/live` (no token)       | backends answer / host runs |
+//! | GET    | `/v1/access-log`                   | access log counters       |
 
 pub mod queues;
 pub mod ready;
@@ -20,6 +21,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
+use crate::access_log::AccessLog;
 use crate::responses::{Body, HostError, json};
 use crate::runtime::{Registry, RegistryError};
 use crate::server::Handler;
@@ -32,6 +34,7 @@ pub struct AdminApi {
     registry: Arc<Registry>,
     queues: Queues,
     token: String,
+    access_log: Arc<AccessLog>,
 }
 
 impl AdminApi {
@@ -40,7 +43,14 @@ impl AdminApi {
             registry,
             queues,
             token,
+            access_log: AccessLog::disabled(),
         }
+    }
+
+    /// The access log whose counters `GET /v1/access-log` shows.
+    pub fn with_access_log(mut self, access_log: Arc<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
     }
 
     fn authorized(&self, request: &Request<Incoming>) -> bool {
@@ -80,6 +90,10 @@ impl AdminApi {
             (Method::GET, ["v1", "components"]) => Ok(json(
                 StatusCode::OK,
                 &serde_json::to_value(self.registry.list()).unwrap(),
+            )),
+            (Method::GET, ["v1", "access-log"]) => Ok(json(
+                StatusCode::OK,
+                &serde_json::to_value(self.access_log.snapshot()).unwrap(),
             )),
             (Method::PUT, ["v1", "components", name]) => {
                 let name = (*name).to_owned();

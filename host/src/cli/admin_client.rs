@@ -9,6 +9,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::access_log::Snapshot;
 use crate::admin::token::token_file;
 use crate::config::Config;
 use crate::runtime::{ComponentInfo, DeploymentInfo};
@@ -216,7 +217,35 @@ pub fn components(config_path: &Path, args: &AdminArgs, json: bool) -> anyhow::R
             c.current.routes.join(" ")
         );
     }
+    // A host without the endpoint (older) just shows no access log line.
+    if let Ok(value) = call(&target, Method::GET, "/v1/access-log", Bytes::new(), None)
+        && let Ok(log) = serde_json::from_value::<Snapshot>(value)
+    {
+        println!();
+        println!("{}", access_log_line(&log));
+    }
     Ok(())
+}
+
+/// The access log's counters, one line (and its last error, if any).
+fn access_log_line(log: &Snapshot) -> String {
+    if !log.enabled {
+        return "access log: off".to_owned();
+    }
+    let mut line = format!(
+        "access log: queue {:?}, {} sent, {} dropped, {} buffered (of {}), {} skipped, {} sampled out",
+        log.queue,
+        log.sent,
+        log.dropped,
+        log.buffered,
+        log.buffer_capacity,
+        log.skipped,
+        log.sampled_out
+    );
+    if let (Some(error), Some(at)) = (&log.last_error, &log.last_error_at) {
+        line.push_str(&format!("\n  last error ({at}): {error}"));
+    }
+    line
 }
 
 fn short(digest: &str) -> &str {

@@ -104,13 +104,19 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         );
     }
 
-    let trigger = Arc::new(HttpTrigger::new(
-        registry.clone(),
-        Router::new(&config),
-        config.server.max_body_bytes,
-    ));
+    let access_log = platform.access_log.clone();
+    let trigger = Arc::new(
+        HttpTrigger::new(
+            registry.clone(),
+            Router::new(&config),
+            config.server.max_body_bytes,
+        )
+        .with_access_log(access_log.clone()),
+    );
     let queues = Queues::new(platform.broker.clone(), platform.plan.dead_letters());
-    let admin_api = Arc::new(AdminApi::new(registry.clone(), queues, token));
+    let admin_api = Arc::new(
+        AdminApi::new(registry.clone(), queues, token).with_access_log(access_log.clone()),
+    );
     let (stop, shutdown) = crate::shutdown::channel();
     let drain = Duration::from_millis(config.server.drain_timeout_ms);
     let admin_task = tokio::spawn(server::serve(
@@ -134,6 +140,8 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         stop.fire();
     });
     server::serve("http", public, trigger, shutdown.into_wait(), drain).await;
+    // Every request has finished: its record is in the buffer.
+    access_log.shutdown().await;
     for task in event_triggers {
         let _ = task.await;
     }

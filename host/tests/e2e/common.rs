@@ -136,6 +136,16 @@ impl Host {
         Self::launch(components, "", sections, &[], &[])
     }
 
+    /// Starts a host with extra top-level sections and `CORRAL_*`
+    /// environment overrides.
+    pub fn start_with_sections_and_env(
+        sections: &str,
+        components: &str,
+        envs: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(components, "", sections, &[], envs)
+    }
+
     /// Starts a host with `CORRAL_*` environment overrides (settings the
     /// fixed `[runtime]` section above cannot take twice).
     pub fn start_with_env(components: &str, envs: &[(&str, &str)]) -> Self {

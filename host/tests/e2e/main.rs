@@ -2,6 +2,7 @@
 
 mod common;
 
+mod access_log;
 mod admin;
 mod backpressure;
 mod blobstore;

@@ -7,17 +7,18 @@
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
-use http_body::Body as _;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
 use wasmtime_wasi_http::p2::body::HyperIncomingBody;
 
 use crate::responses::HostError;
 
-pub async fn limit(
-    request: Request<Incoming>,
+pub async fn limit<B>(
+    request: Request<B>,
     max_bytes: u64,
-) -> Result<Request<HyperIncomingBody>, HostError> {
+) -> Result<Request<HyperIncomingBody>, HostError>
+where
+    B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static,
+{
     let too_large = |size: String| {
         HostError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::error_response::error_response;
 use super::{Router, body};
+use crate::access_log::AccessLog;
 use crate::responses::{Body, HostError};
 use crate::runtime::Registry;
 use crate::server::Handler;
@@ -23,6 +24,8 @@ pub struct HttpTrigger {
     /// The registry's instance slots: when all are busy, requests wait
     /// here (backpressure) instead of failing instantiation.
     instances: Arc<Semaphore>,
+    /// Records every request (off unless [`HttpTrigger::with_access_log`]).
+    access_log: Arc<AccessLog>,
 }
 
 impl HttpTrigger {
@@ -32,10 +35,19 @@ impl HttpTrigger {
             registry,
             router,
             max_body_bytes,
+            access_log: AccessLog::disabled(),
         }
     }
 
-    async fn dispatch(&self, request: Request<Incoming>) -> Result<Response<Body>, HostError> {
+    pub fn with_access_log(mut self, access_log: Arc<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    async fn dispatch<B>(&self, request: Request<B>) -> Result<Response<Body>, HostError>
+    where
+        B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
+    {
         let path = request.uri().path();
         let name = self.router.route(path).ok_or_else(|| {
             HostError::new(
@@ -174,11 +186,14 @@ impl Handler for HttpTrigger {
         self: Arc<Self>,
         request: Request<Incoming>,
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
-        async move {
-            match self.dispatch(request).await {
-                Ok(response) => response,
-                Err(error) => error.into_response(),
-            }
-        }
+        let served = self.router.matched(request.uri().path());
+        let this = self.clone();
+        self.access_log
+            .observe(request, served, |request| async move {
+                match this.dispatch(request).await {
+                    Ok(response) => response,
+                    Err(error) => error.into_response(),
+                }
+            })
     }
 }

@@ -27,6 +27,11 @@ impl Router {
     /// The component answering `path`: a route matches the path itself and
     /// everything below it (`/status` matches `/status/x` but not `/statusx`).
     pub fn route(&self, path: &str) -> Option<&str> {
+        self.matched(path).map(|(_, component)| component)
+    }
+
+    /// The route prefix that matches `path`, and its component.
+    pub fn matched(&self, path: &str) -> Option<(&str, &str)> {
         self.routes
             .iter()
             .find(|(prefix, _)| {
@@ -35,7 +40,7 @@ impl Router {
                         .strip_prefix(prefix.as_str())
                         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             })
-            .map(|(_, component)| component.as_str())
+            .map(|(prefix, component)| (prefix.as_str(), component.as_str()))
     }
 }
 
@@ -71,6 +76,8 @@ mod tests {
         assert_eq!(r.route("/api/usersx"), Some("api"));
         assert_eq!(r.route("/api"), Some("api"));
         assert_eq!(r.route("/anything"), Some("status"));
+        assert_eq!(r.matched("/api/users/7"), Some(("/api/users", "users")));
+        assert_eq!(r.matched("/anything"), Some(("/", "status")));
     }
 
     #[test]
