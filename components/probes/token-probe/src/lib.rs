@@ -37,7 +37,8 @@ impl Handler for Probe {
                         "token_type": "Bearer",
                         "expires_in": issued.expires_in,
                     }),
-                ))
+                )
+                .with_header("set-cookie", &issued.set_cookie))
             }
             ("GET", "/verify") => {
                 let token = request.required_query_param("token")?;
