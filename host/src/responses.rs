@@ -9,7 +9,7 @@
 //! ```
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -41,6 +41,9 @@ pub struct HostError {
     pub message: String,
     pub component: Option<String>,
     pub field: Option<&'static str>,
+    /// Headers the answer carries besides the JSON content type (e.g.
+    /// `WWW-Authenticate` on a 401).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl HostError {
@@ -51,6 +54,7 @@ impl HostError {
             message: message.into(),
             component: None,
             field: None,
+            headers: Vec::new(),
         }
     }
 
@@ -64,6 +68,11 @@ impl HostError {
         self
     }
 
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(component) = self.component {
@@ -72,6 +81,8 @@ impl HostError {
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
-        json(self.status, &serde_json::json!({ "error": error }))
+        let mut response = json(self.status, &serde_json::json!({ "error": error }));
+        response.headers_mut().extend(self.headers);
+        response
     }
 }

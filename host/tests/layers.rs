@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cli → platform → triggers, admin, watch → runtime → capabilities (+ bindings), server
-//!     → broker → config, responses, shutdown
+//!     → broker → tokens → config, responses, shutdown
 //! ```
 //!
 //! The one loop allowed is bindgen's: `bindings` maps WIT resources onto
@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("bindings", 4),
     ("server", 4),
     ("broker", 3),
+    ("tokens", 2),
     ("config", 1),
     ("responses", 1),
     ("shutdown", 1),

@@ -84,7 +84,10 @@ mod tests {
             body: b"{\"a\":\n1}".to_vec(),
         };
         let decoded = Entry::decode(&entry.encode()).unwrap();
-        assert_eq!((decoded.fetched_ms, &decoded.body), (entry.fetched_ms, &entry.body));
+        assert_eq!(
+            (decoded.fetched_ms, &decoded.body),
+            (entry.fetched_ms, &entry.body)
+        );
         assert!(Entry::decode(b"no newline").is_none());
         assert!(Entry::decode(b"x\n{}").is_none());
         assert_eq!(entry.age_ms(1_700_000_001_123), 1000);

@@ -107,7 +107,12 @@ impl Handler for Catalog {
                     fetched_ms: now,
                     body,
                 };
-                cache::write(&bucket, &path, &entry, Duration::from_millis(settings.stale_ttl_ms));
+                cache::write(
+                    &bucket,
+                    &path,
+                    &entry,
+                    Duration::from_millis(settings.stale_ttl_ms),
+                );
                 Ok(answer(entry.body, Source::Upstream, 0))
             }
             Ok(Fetched::NotFound) => match query.route {

@@ -165,12 +165,18 @@ impl Page {
                 Ok(n) if n < 0 => Err(bad(name, format!("{name} must not be negative"))),
                 Ok(n) if n <= i64::from(max) => Ok(n as u32),
                 Ok(_) => Err(bad(name, format!("{name} must be at most {max}"))),
-                Err(_) => Err(bad(name, format!("{name} must be a whole number, not {text:?}"))),
+                Err(_) => Err(bad(
+                    name,
+                    format!("{name} must be a whole number, not {text:?}"),
+                )),
             }
         };
         let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
         if limit == 0 {
-            return Err(bad("limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+            return Err(bad(
+                "limit",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let skip = number("skip", 0, 1_000_000)?;
         let mut select = Vec::new();
@@ -191,7 +197,10 @@ impl Page {
             None | Some("asc") => Order::Asc,
             Some("desc") => Order::Desc,
             Some(other) => {
-                return Err(bad("order", format!("order must be asc or desc, not {other:?}")));
+                return Err(bad(
+                    "order",
+                    format!("order must be asc or desc, not {other:?}"),
+                ));
             }
         };
         let sort = match param("sortBy") {
@@ -200,7 +209,10 @@ impl Page {
             Some(field) => {
                 return Err(bad(
                     "sortBy",
-                    format!("{field:?} is not a sortable field ({})", SORTABLE.join(", ")),
+                    format!(
+                        "{field:?} is not a sortable field ({})",
+                        SORTABLE.join(", ")
+                    ),
                 ));
             }
         };

@@ -78,7 +78,11 @@ mod tests {
         assert_eq!((s.cache_ttl_ms, s.stale_ttl_ms), (300_000, 86_400_000));
         let s = settings(&[("upstream", "http://127.0.0.1:9/"), ("cache_ttl_ms", "50")]).unwrap();
         assert_eq!(s.upstream, "http://127.0.0.1:9");
-        for (key, value) in [("cache_ttl_ms", "0"), ("upstream_timeout_ms", "x"), ("upstream", "ftp://x")] {
+        for (key, value) in [
+            ("cache_ttl_ms", "0"),
+            ("upstream_timeout_ms", "x"),
+            ("upstream", "ftp://x"),
+        ] {
             let e = settings(&[(key, value)]).unwrap_err();
             assert_eq!((e.status, e.field.as_deref()), (500, Some(key)));
         }

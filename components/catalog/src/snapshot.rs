@@ -221,17 +221,26 @@ mod tests {
                 "",
             )
             .unwrap();
-        assert_eq!((page["total"].as_u64(), page["skip"].as_u64()), (Some(all as u64), Some(2)));
+        assert_eq!(
+            (page["total"].as_u64(), page["skip"].as_u64()),
+            (Some(all as u64), Some(2))
+        );
         let products = page["products"].as_array().unwrap();
         assert_eq!(products.len(), 5);
         assert_eq!(page["limit"], 5);
-        let prices: Vec<f64> = products.iter().map(|p| p["price"].as_f64().unwrap()).collect();
+        let prices: Vec<f64> = products
+            .iter()
+            .map(|p| p["price"].as_f64().unwrap())
+            .collect();
         assert!(prices.windows(2).all(|w| w[0] >= w[1]), "{prices:?}");
         let keys: Vec<&String> = products[0].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["id", "price", "title"]);
 
         let tail = snapshot
-            .answer(&query(Route::List, params(&[("skip", &(all - 3).to_string())])), "")
+            .answer(
+                &query(Route::List, params(&[("skip", &(all - 3).to_string())])),
+                "",
+            )
             .unwrap();
         assert_eq!(tail["limit"], 3);
     }
@@ -251,7 +260,13 @@ mod tests {
             .answer(&query(Route::Category("laptops".into()), params(&[])), "")
             .unwrap();
         assert!(laptops["total"].as_u64().unwrap() > 0);
-        assert!(laptops["products"].as_array().unwrap().iter().all(|p| p["category"] == "laptops"));
+        assert!(
+            laptops["products"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["category"] == "laptops")
+        );
         let none = snapshot
             .answer(&query(Route::Category("nothing".into()), params(&[])), "")
             .unwrap();
@@ -263,7 +278,16 @@ mod tests {
             categories[0],
             json!({"slug": "beauty", "name": "Beauty", "url": "http://up/products/category/beauty"})
         );
-        assert_eq!(snapshot.answer(&query(Route::One(1), params(&[])), "").unwrap()["id"], 1);
-        assert!(snapshot.answer(&query(Route::One(99_999), params(&[])), "").is_none());
+        assert_eq!(
+            snapshot
+                .answer(&query(Route::One(1), params(&[])), "")
+                .unwrap()["id"],
+            1
+        );
+        assert!(
+            snapshot
+                .answer(&query(Route::One(99_999), params(&[])), "")
+                .is_none()
+        );
     }
 }

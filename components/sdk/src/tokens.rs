@@ -88,7 +88,9 @@ impl From<Error> for crate::http::Error {
     fn from(e: Error) -> Self {
         let error = Self::new(e.http_status(), e.code(), e.detail());
         match e {
-            Error::InvalidToken(_) => error.with_header("www-authenticate", "Bearer error=\"invalid_token\""),
+            Error::InvalidToken(_) => {
+                error.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
+            }
             _ => error,
         }
     }

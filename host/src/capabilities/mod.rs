@@ -31,6 +31,7 @@ pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
 pub mod outbound_http;
+pub mod tokens;
 mod view;
 pub mod wasi_config;
 
@@ -294,4 +295,5 @@ capabilities! {
     messaging: messaging::Messaging,
     blobstore: blobstore::Blobstore,
     outbound_http: outbound_http::OutboundHttp,
+    tokens: tokens::TokensCapability,
 }

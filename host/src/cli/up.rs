@@ -103,11 +103,14 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
         );
     }
 
-    let trigger = Arc::new(HttpTrigger::new(
-        registry.clone(),
-        Router::new(&config),
-        config.server.max_body_bytes,
-    ));
+    let trigger = Arc::new(
+        HttpTrigger::new(
+            registry.clone(),
+            Router::new(&config),
+            config.server.max_body_bytes,
+        )
+        .with_gateway(platform.gateway()),
+    );
     let admin_api = Arc::new(AdminApi::new(registry.clone(), token));
     let (stop, shutdown) = crate::shutdown::channel();
     let drain = Duration::from_millis(config.server.drain_timeout_ms);

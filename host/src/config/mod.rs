@@ -15,6 +15,7 @@
 
 mod component;
 pub mod section;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -3,9 +3,11 @@
 mod common;
 
 mod admin;
+mod auth;
 mod backpressure;
 mod blobstore;
 mod browser;
+mod catalog;
 mod drain;
 mod events;
 mod isolation;

@@ -10,7 +10,7 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::error_response::error_response;
-use super::{Router, body};
+use super::{Gateway, Router, body};
 use crate::responses::{Body, HostError};
 use crate::runtime::Registry;
 use crate::server::Handler;
@@ -23,6 +23,8 @@ pub struct HttpTrigger {
     /// The registry's instance slots: when all are busy, requests wait
     /// here (backpressure) instead of failing instantiation.
     instances: Arc<Semaphore>,
+    /// Token checks, before a slot is taken (`auth.rs`).
+    gateway: Gateway,
 }
 
 impl HttpTrigger {
@@ -32,10 +34,17 @@ impl HttpTrigger {
             registry,
             router,
             max_body_bytes,
+            gateway: Gateway::default(),
         }
     }
 
-    async fn dispatch(&self, request: Request<Incoming>) -> Result<Response<Body>, HostError> {
+    /// Checks tokens where components' `auth` tables ask for them.
+    pub fn with_gateway(mut self, gateway: Gateway) -> Self {
+        self.gateway = gateway;
+        self
+    }
+
+    async fn dispatch(&self, mut request: Request<Incoming>) -> Result<Response<Body>, HostError> {
         let path = request.uri().path();
         let name = self.router.route(path).ok_or_else(|| {
             HostError::new(
@@ -48,6 +57,7 @@ impl HttpTrigger {
             .registry
             .current(name)
             .expect("the router only names configured components");
+        self.gateway.admit(name, &mut request)?;
         let started = Instant::now();
         let deadline = started + deployment.limits.timeout();
         let request = body::limit(request, self.max_body_bytes)
