@@ -114,7 +114,7 @@ async fn answer(
     reply(200, body.to_string())
 }
 
-fn catalog(upstream: u16, cache_ttl_ms: u64) -> String {
+fn catalog(upstream: u16, cache_ttl_ms: u64, timeout_ms: u64) -> String {
     format!(
         r#"
 [[component]]
@@ -122,7 +122,7 @@ name = "catalog"
 wasm = "{catalog}"
 routes = ["/products"]
 limits = {{ memory_mb = 64, timeout_ms = 5000 }}
-config = {{ upstream = "http://127.0.0.1:{upstream}", cache_ttl_ms = "{cache_ttl_ms}", upstream_timeout_ms = "500" }}
+config = {{ upstream = "http://127.0.0.1:{upstream}", cache_ttl_ms = "{cache_ttl_ms}", upstream_timeout_ms = "{timeout_ms}" }}
 auth = {{ jwt = true }}
 grants.keyvalue = {{ buckets = ["catalog"] }}
 grants.outbound_http = {{ allowed_hosts = ["127.0.0.1:{upstream}"] }}
@@ -138,9 +138,14 @@ limits = {{ memory_mb = 16, timeout_ms = 5000 }}
     )
 }
 
+/// The catalog with an upstream timeout of 500 ms.
 fn start(upstream: &Upstream, cache_ttl_ms: u64) -> Host {
+    start_with_timeout(upstream, cache_ttl_ms, 500)
+}
+
+fn start_with_timeout(upstream: &Upstream, cache_ttl_ms: u64, timeout_ms: u64) -> Host {
     Host::start_with_env(
-        &catalog(upstream.port, cache_ttl_ms),
+        &catalog(upstream.port, cache_ttl_ms, timeout_ms),
         &[("CORRAL_JWT_SECRET", SECRET)],
     )
 }
@@ -208,7 +213,9 @@ async fn upstream_answers_are_cached_and_keep_dummyjsons_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_answer_is_served_at_once_and_refreshed_after() {
     let upstream = Upstream::start().await;
-    let host = start(&upstream, 300);
+    // A 3 s upstream timeout: an answer that waited for the (5 s) slow
+    // upstream would take that long.
+    let host = start_with_timeout(&upstream, 300, 3000);
     assert_eq!(source(&get(&host, "/products").await), "upstream");
     tokio::time::sleep(Duration::from_millis(1300)).await;
 
@@ -219,7 +226,7 @@ async fn a_stale_answer_is_served_at_once_and_refreshed_after() {
     assert_eq!((stale.status, source(&stale)), (200, "stale"));
     assert!(age(&stale) >= 1, "{:?}", stale.headers);
     assert!(
-        started.elapsed() < Duration::from_millis(450),
+        started.elapsed() < Duration::from_millis(2000),
         "{:?}",
         started.elapsed()
     );
@@ -400,11 +407,11 @@ async fn the_gateway_takes_the_header_or_the_cookie_and_refuses_the_rest() {
 async fn a_refused_request_takes_no_instance_slot() {
     let upstream = Upstream::start().await;
     let host = Host::start_with_env(
-        &catalog(upstream.port, 60_000),
+        &catalog(upstream.port, 60_000, 500),
         &[("CORRAL_JWT_SECRET", SECRET), ("CORRAL_MAX_INSTANCES", "1")],
     );
     let holder = {
-        let url = host.url("/misbehave/sleep?ms=2500");
+        let url = host.url("/misbehave/sleep?ms=4000");
         tokio::spawn(async move { Http::new().get(&url).await })
     };
     // Wait until the holder has the slot: a good request then waits.
@@ -424,14 +431,14 @@ async fn a_refused_request_takes_no_instance_slot() {
         assert_eq!(reply.status, 401);
     }
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_millis(1500),
         "refusals waited for a slot: {:?}",
         started.elapsed()
     );
     let good = get_with(&http, &url, &[("authorization", bearer().as_str())]).await;
     assert_eq!(good.status, 200);
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
+        started.elapsed() >= Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
