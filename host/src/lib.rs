@@ -12,6 +12,7 @@
 //! - [`bindings`]: the host side of the WIT contract in `wit/`.
 //! - [`capabilities`]: what components may import, each behind a grant.
 //! - [`access_log`]: one record per HTTP request, batched to the log queue.
+//! - [`tokens`]: the host's HS256 bearer tokens (issue, verify, secret).
 //! - [`admin`]: the token-protected API for redeploy/rollback/listing.
 //! - [`cli`]: `corral up | check | redeploy | rollback | components`.
 
@@ -27,5 +28,6 @@ pub mod responses;
 pub mod runtime;
 pub mod server;
 pub mod shutdown;
+pub mod tokens;
 pub mod triggers;
 pub mod watch;

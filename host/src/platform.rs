@@ -23,6 +23,7 @@ use crate::capabilities::{Capabilities, HostContext};
 use crate::config::Config;
 use crate::runtime::Registry;
 use crate::shutdown::Shutdown;
+use crate::tokens::Tokens;
 use crate::triggers::Plan;
 
 /// Everything built from the config, before any component is compiled.
@@ -66,6 +67,9 @@ impl Parts {
 /// A running platform: components deployed, triggers ready to start.
 pub struct Platform {
     pub registry: Arc<Registry>,
+    /// The host's token issuer and verifier (`[auth]`), shared by the
+    /// `tokens` capability and the HTTP gateway.
+    pub tokens: Arc<Tokens>,
     pub broker: Arc<LazyBroker>,
     pub plan: Plan,
     /// Started here, handed to the HTTP trigger by whoever serves it.
@@ -76,6 +80,10 @@ impl Platform {
     /// Assembles the parts and deploys every component of `config`.
     pub async fn start(config: &Config, engine: Engine) -> anyhow::Result<Self> {
         let parts = Parts::assemble(config)?;
+        let tokens = parts.capabilities.tokens.shared();
+        // A generated secret is read (or made) now: a bad secret file stops
+        // the start rather than the first request.
+        tokens.load_key()?;
         let registry = Arc::new(Registry::start(config, engine, parts.capabilities).await?);
         let access_log = AccessLog::start(&parts.access_log, parts.broker.clone());
         let consumed = parts
@@ -91,10 +99,16 @@ impl Platform {
         }
         Ok(Self {
             registry,
+            tokens,
             broker: parts.broker,
             plan: parts.plan,
             access_log,
         })
+    }
+
+    /// The HTTP gateway of the components' `auth` tables.
+    pub fn gateway(&self) -> crate::triggers::http::Gateway {
+        self.plan.gateway(self.tokens.clone())
     }
 
     /// Starts the timers and queue consumers; see [`Plan::start`].

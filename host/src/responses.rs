@@ -9,7 +9,7 @@
 //! ```
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -41,6 +41,9 @@ pub struct HostError {
     pub message: String,
     pub component: Option<String>,
     pub field: Option<&'static str>,
+    /// Headers the answer carries besides the JSON content type (e.g.
+    /// `WWW-Authenticate` on a 401).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl HostError {
@@ -51,6 +54,7 @@ impl HostError {
             message: message.into(),
             component: None,
             field: None,
+            headers: Vec::new(),
         }
     }
 
@@ -61,6 +65,11 @@ impl HostError {
 
     pub fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
         self
     }
 
@@ -78,6 +87,7 @@ impl HostError {
         }
         let mut response = json(self.status, &serde_json::json!({ "error": error }));
         response.extensions_mut().insert(note);
+        response.headers_mut().extend(self.headers);
         response
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cli → platform → triggers, admin, watch → runtime → capabilities (+ bindings), server,
-//!     access_log → broker → config, responses, shutdown
+//!     access_log → broker → tokens → config, responses, shutdown
 //! ```
 //!
 //! The one loop allowed is bindgen's: `bindings` maps WIT resources onto
@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("server", 4),
     ("access_log", 4),
     ("broker", 3),
+    ("tokens", 2),
     ("config", 1),
     ("responses", 1),
     ("shutdown", 1),

@@ -8,7 +8,8 @@
 //! sends outbound requests, [`log`] writes through `wasi:logging`,
 //! [`config`] reads `wasi:config`, [`kv`] stores keys in granted buckets,
 //! [`blob`] stores objects through `wasi:blobstore`, [`messaging`] publishes
-//! to queues, and [`time`] formats timestamps. With the `timer` feature,
+//! to queues, [`tokens`] issues and checks the host's bearer tokens, and
+//! [`time`] formats timestamps. With the `timer` feature,
 //! [`timer_component!`] exports a scheduled job; with the `queue` feature,
 //! [`queue_component!`] exports a queue consumer (one message per instance)
 //! and [`queue_batch_component!`] one that takes many messages per instance.
@@ -42,6 +43,7 @@ pub mod messaging;
 pub mod multipart;
 pub mod passwords;
 pub mod time;
+pub mod tokens;
 
 pub use wasip2;
 
@@ -79,6 +81,7 @@ macro_rules! trigger_bindings {
                 "corral:platform/keyvalue-ext@0.1.0": crate::bindings::corral::platform::keyvalue_ext,
                 "corral:platform/keyvalue-index@0.1.0": crate::bindings::corral::platform::keyvalue_index,
                 "corral:platform/messaging@0.1.0": crate::bindings::corral::platform::messaging,
+                "corral:platform/tokens@0.1.0": crate::bindings::corral::platform::tokens,
                 "wasi:blobstore/types@0.2.0-draft": crate::bindings::wasi::blobstore::types,
                 "wasi:blobstore/container@0.2.0-draft": crate::bindings::wasi::blobstore::container,
                 "wasi:blobstore/blobstore@0.2.0-draft": crate::bindings::wasi::blobstore::blobstore,

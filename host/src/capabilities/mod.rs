@@ -32,6 +32,7 @@ pub mod logging;
 pub mod messaging;
 pub mod outbound_http;
 pub mod passwords;
+pub mod tokens;
 mod view;
 pub mod wasi_config;
 
@@ -318,4 +319,5 @@ capabilities! {
     blobstore: blobstore::Blobstore,
     outbound_http: outbound_http::OutboundHttp,
     passwords: passwords::Passwords,
+    tokens: tokens::TokensCapability,
 }

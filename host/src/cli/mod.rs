@@ -2,6 +2,7 @@
 
 mod admin_client;
 mod check;
+mod token;
 mod up;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
         #[command(flatten)]
         admin: admin_client::AdminArgs,
     },
+    /// Bearer tokens signed with the host's secret (`[auth]`).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 impl Cli {
@@ -93,6 +97,7 @@ impl Cli {
             Command::Components { json, admin } => {
                 admin_client::components(&self.config, &admin, json)
             }
+            Command::Token(command) => token::run(&self.config, command),
         }
     }
 }

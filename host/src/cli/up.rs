@@ -111,7 +111,8 @@ async fn serve(config: Config, watch_files: bool) -> anyhow::Result<()> {
             Router::new(&config),
             config.server.max_body_bytes,
         )
-        .with_access_log(access_log.clone()),
+        .with_access_log(access_log.clone())
+        .with_gateway(platform.gateway()),
     );
     let queues = Queues::new(platform.broker.clone(), platform.plan.dead_letters());
     let admin_api = Arc::new(

@@ -77,6 +77,9 @@ pub struct ComponentConfig {
     /// Run the component's `queue-handler` for each message of a queue
     /// (parsed by the queue trigger).
     pub queue: Option<toml::Table>,
+    /// Gateway auth: which of its requests need a bearer token (parsed by
+    /// the HTTP trigger).
+    pub auth: Option<toml::Table>,
     /// What the component may use beyond plain WASI, keyed by capability.
     /// Each capability parses its own table; an absent key means no grant.
     #[serde(default)]

@@ -16,6 +16,7 @@
 mod component;
 pub mod redact;
 pub mod section;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

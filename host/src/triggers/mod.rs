@@ -14,6 +14,7 @@ use crate::broker::LazyBroker;
 use crate::config::{Config, ConfigError};
 use crate::runtime::Registry;
 use crate::shutdown::Shutdown;
+use crate::tokens::Tokens;
 
 /// The event triggers of every component, parsed and checked from their
 /// tables in the config (the HTTP trigger's routes are checked with the
@@ -28,11 +29,12 @@ struct Planned {
     component: String,
     timer: Option<timer::TimerConfig>,
     queue: Option<queue::QueueConfig>,
+    auth: Option<http::AuthPolicy>,
 }
 
 impl Plan {
-    /// Parses every `timer` and `queue` table; errors name the component
-    /// and the field.
+    /// Parses every `timer`, `queue` and `auth` table; errors name the
+    /// component and the field.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let mut components = Vec::new();
         for c in &config.components {
@@ -56,6 +58,7 @@ impl Plan {
                 component: c.name.clone(),
                 timer,
                 queue,
+                auth: http::AuthPolicy::from_component(c)?,
             });
         }
         Ok(Self { components })
@@ -77,6 +80,17 @@ impl Plan {
             .iter()
             .find(|p| p.component == component)
             .and_then(|p| p.queue.as_ref())
+    }
+
+    /// The HTTP gateway: every component's `auth` policy, checked with
+    /// `tokens`.
+    pub fn gateway(&self, tokens: Arc<Tokens>) -> http::Gateway {
+        let policies = self
+            .components
+            .iter()
+            .filter_map(|p| Some((p.component.clone(), p.auth.clone()?)))
+            .collect();
+        http::Gateway::new(policies, tokens)
     }
 
     /// Starts the timers and queue consumers. They stop when `stop` fires;

@@ -4,9 +4,11 @@ mod common;
 
 mod access_log;
 mod admin;
+mod auth;
 mod backpressure;
 mod blobstore;
 mod browser;
+mod catalog;
 mod drain;
 mod events;
 mod isolation;

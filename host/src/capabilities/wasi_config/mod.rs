@@ -15,7 +15,6 @@
 //! sees an empty store.
 
 mod host;
-mod template;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 
 use super::{Capability, CapabilityView, HostContext, NoSettings};
-use crate::config::ComponentConfig;
+use crate::config::{ComponentConfig, template};
 
 /// The capability: the host's environment, for `${NAME}` values.
 pub struct WasiConfig {

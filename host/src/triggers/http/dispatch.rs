@@ -10,7 +10,7 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::error_response::error_response;
-use super::{Router, body};
+use super::{Gateway, Router, body};
 use crate::access_log::AccessLog;
 use crate::responses::{Body, HostError};
 use crate::runtime::Registry;
@@ -26,6 +26,8 @@ pub struct HttpTrigger {
     instances: Arc<Semaphore>,
     /// Records every request (off unless [`HttpTrigger::with_access_log`]).
     access_log: Arc<AccessLog>,
+    /// Token checks, before a slot is taken (`auth.rs`).
+    gateway: Gateway,
 }
 
 impl HttpTrigger {
@@ -36,6 +38,7 @@ impl HttpTrigger {
             router,
             max_body_bytes,
             access_log: AccessLog::disabled(),
+            gateway: Gateway::default(),
         }
     }
 
@@ -44,7 +47,13 @@ impl HttpTrigger {
         self
     }
 
-    async fn dispatch<B>(&self, request: Request<B>) -> Result<Response<Body>, HostError>
+    /// Checks tokens where components' `auth` tables ask for them.
+    pub fn with_gateway(mut self, gateway: Gateway) -> Self {
+        self.gateway = gateway;
+        self
+    }
+
+    async fn dispatch<B>(&self, mut request: Request<B>) -> Result<Response<Body>, HostError>
     where
         B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
     {
@@ -60,6 +69,7 @@ impl HttpTrigger {
             .registry
             .current(name)
             .expect("the router only names configured components");
+        self.gateway.admit(name, &mut request)?;
         let started = Instant::now();
         let deadline = started + deployment.limits.timeout();
         let request = body::limit(request, self.max_body_bytes)

@@ -1,4 +1,6 @@
-//! `${NAME}` references to environment variables inside config values.
+//! `${NAME}` references to environment variables inside config values: a
+//! component's `config` table and the `[auth]` secret, so secrets stay in
+//! the environment, out of the file.
 
 use std::collections::BTreeMap;
 
