@@ -20,6 +20,11 @@ use crate::responses::Body;
 
 /// Something that answers requests. Implemented by the HTTP trigger and the
 /// admin API; generic (not boxed) so the hot path has no dynamic dispatch.
+/// The address a request's connection came from, in its extensions (the
+/// direct peer: a proxy in front shows as itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         self: Arc<Self>,
@@ -64,7 +69,8 @@ pub async fn serve<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
             let sent_body = has_body(&request);
             let response = handler.clone().handle(request);
             async move {

@@ -45,6 +45,12 @@ pub fn subject(request: &Request) -> Option<&str> {
     request.header(SUBJECT_HEADER)
 }
 
+/// The client's IP address, as the host saw the connection (every request
+/// carries it; a client cannot set it). Behind a proxy it is the proxy's.
+pub fn client_addr(request: &Request) -> Option<&str> {
+    request.header("x-corral-auth-client-addr")
+}
+
 /// The claims the gateway verified for this request.
 pub fn claims(request: &Request) -> Option<serde_json::Value> {
     serde_json::from_str(request.header(CLAIMS_HEADER)?).ok()

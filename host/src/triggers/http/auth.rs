@@ -30,12 +30,16 @@ use serde::Deserialize;
 
 use crate::config::{ComponentConfig, ConfigError, normalize_route};
 use crate::responses::HostError;
+use crate::server::Peer;
 use crate::tokens::{TokenError, Tokens};
 
 /// The prefix of the headers only the host may set.
 const RESERVED_PREFIX: &str = "x-corral-auth-";
 pub const SUB_HEADER: HeaderName = HeaderName::from_static("x-corral-auth-sub");
 pub const CLAIMS_HEADER: HeaderName = HeaderName::from_static("x-corral-auth-claims");
+/// The client's IP address as the host saw the connection (set on every
+/// request; a client's own is removed with the other `x-corral-auth-*`).
+pub const CLIENT_ADDR_HEADER: HeaderName = HeaderName::from_static("x-corral-auth-client-addr");
 
 /// A component's `auth` table as written.
 #[derive(Debug, Deserialize)]
@@ -143,6 +147,13 @@ impl Gateway {
     /// policy asks for it, checks the token and passes its claims on.
     pub fn admit<B>(&self, component: &str, request: &mut Request<B>) -> Result<(), HostError> {
         strip_reserved(request.headers_mut());
+        // The connection's address, for a component's per-client limits
+        // (a login's failed attempts): from the socket, never a header.
+        if let Some(Peer(peer)) = request.extensions().get::<Peer>().copied() {
+            let value = HeaderValue::from_str(&peer.ip().to_string())
+                .expect("an IP address is a valid header value");
+            request.headers_mut().insert(CLIENT_ADDR_HEADER, value);
+        }
         let Some(policy) = self.policies.get(component) else {
             return Ok(());
         };

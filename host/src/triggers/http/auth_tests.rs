@@ -240,3 +240,22 @@ fn forged_headers_are_stripped_everywhere_and_unguarded_requests_pass() {
     Gateway::default().admit("open", &mut request).unwrap();
     assert_eq!(request.headers().len(), 1);
 }
+
+#[test]
+fn the_client_address_comes_from_the_connection_only() {
+    let gateway = Gateway::default();
+    let mut forged = request("GET", "/open", &[("x-corral-auth-client-addr", "10.0.0.1")]);
+    forged
+        .extensions_mut()
+        .insert(Peer("192.0.2.7:5555".parse().unwrap()));
+    gateway.admit("open", &mut forged).unwrap();
+    assert_eq!(forged.headers()[&CLIENT_ADDR_HEADER], "192.0.2.7");
+    assert_eq!(
+        forged.headers().get_all(&CLIENT_ADDR_HEADER).iter().count(),
+        1
+    );
+    // Without a connection (no peer known), no address at all.
+    let mut request = request("GET", "/open", &[("x-corral-auth-client-addr", "10.0.0.1")]);
+    gateway.admit("open", &mut request).unwrap();
+    assert!(request.headers().get(&CLIENT_ADDR_HEADER).is_none());
+}
