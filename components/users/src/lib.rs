@@ -27,6 +27,7 @@
 //! Configuration (`[component.config]`): `bucket` (default `users`),
 //! `log_queue` (default `logs`).
 
+mod login;
 mod store;
 mod user;
 
@@ -81,6 +82,19 @@ impl Handler for Users {
 }
 
 fn route(request: &Request) -> Option<Outcome> {
+    if request.path == "/auth" {
+        return Some(match request.method.as_str() {
+            "POST" => {
+                let (id, result) = login::login(request);
+                Outcome {
+                    action: "login",
+                    subject: id,
+                    response: result.unwrap_or_else(Response::from),
+                }
+            }
+            method => plain(Response::method_not_allowed(method, "POST")),
+        });
+    }
     let segments = request.segments_after("/users")?;
     let method = request.method.as_str();
     // Only an id this service could have made names the user acted on.

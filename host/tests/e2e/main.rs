@@ -15,6 +15,7 @@ mod isolation;
 mod keyvalue;
 mod limits;
 mod logger;
+mod login;
 mod pipeline;
 mod queue;
 mod redeploy;
