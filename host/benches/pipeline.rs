@@ -283,7 +283,7 @@ routes = ["/", "/api/transactions", "/api/clients"]
 limits = {{ memory_mb = 128, timeout_ms = 60000 }}
 config = {{ max_records = "10000" }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
-grants.messaging = {{ publish = ["transactions"] }}
+grants.messaging = {{ publish = ["transactions", "logs"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/transactions/app.log" }}
 
@@ -292,6 +292,7 @@ name = "worker"
 wasm = "{worker}"
 queue = {{ name = "transactions", prefetch = {prefetch}, concurrency = {concurrency}, batch_size = {batch}, max_attempts = 5 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
+grants.messaging = {{ publish = ["logs"] }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/worker/app.log" }}

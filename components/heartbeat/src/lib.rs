@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use corral_sdk::audit::Record;
 use corral_sdk::client::{ClientError, ClientRequest};
 use corral_sdk::timer::{Error, TimerHandler};
 use corral_sdk::{config, log};
@@ -68,6 +69,15 @@ impl TimerHandler for Heartbeat {
         } else {
             log::warn("heartbeat", &line);
         }
+        // And to the log system, one record per probe (a log system that is
+        // down costs a warning in this component's log).
+        let record =
+            Record::new("heartbeat_service", "-", "probe_status").with("detail", line.clone());
+        match ok {
+            true => record,
+            false => record.failure(line),
+        }
+        .send();
         // A failed probe is the expected news of this job, not a failure of
         // the job itself: the tick succeeded in finding it out.
         Ok(())

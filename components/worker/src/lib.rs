@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use corral_sdk::queue_batch::{Delivery, Disposition, Error, QueueBatchHandler};
-use corral_sdk::{blob, config, kv, log, time};
+use corral_sdk::{audit, blob, config, kv, log, time};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -76,6 +76,10 @@ impl QueueBatchHandler for Worker {
                     );
                     dispositions[position] =
                         Disposition::Reject(format!("not a transaction event: {e}"));
+                    let id = delivery.message.message_id.as_deref().unwrap_or("-");
+                    audit_send(&[audit::Record::new(SERVICE, "-", "reject_message")
+                        .failure(format!("not a transaction event: {e}"))
+                        .with("message_id", id)]);
                 }
             }
         }
@@ -85,6 +89,10 @@ impl QueueBatchHandler for Worker {
         let groups = by_upload_batch(&items);
         if let Err(problem) = process(&items, &groups) {
             let attempt = items.iter().map(|i| i.delivery.attempt).max().unwrap_or(1);
+            audit_send(&[audit::Record::new(SERVICE, "-", "process_batch")
+                .failure(problem.to_string())
+                .with("records", items.len())
+                .with("attempt", attempt)]);
             for (batch, members) in &groups {
                 log::warn(
                     "worker",
@@ -166,7 +174,47 @@ fn process(items: &[Item<'_>], groups: &BTreeMap<&str, Vec<usize>>) -> Result<()
         log_group(batch, &object, members, items, &flags);
     }
     bucket.set_many(&keys)?;
+    audit_processed(items, &flags);
     Ok(())
+}
+
+/// The service's name in the log system.
+const SERVICE: &str = "worker_service";
+
+/// One log record per transaction handled (`process_transaction`, or
+/// `flag_transaction` with its flags), all in one message to the log
+/// queue. A log system that is down costs a warning, not the work.
+fn audit_processed(items: &[Item<'_>], flags: &[Vec<&'static str>]) {
+    let records: Vec<audit::Record> = items
+        .iter()
+        .zip(flags)
+        .map(|(item, flags)| {
+            let action = match flags.is_empty() {
+                true => "process_transaction",
+                false => "flag_transaction",
+            };
+            audit::Record::new(SERVICE, &item.event.record.id, action)
+                .with("batch", item.event.batch.clone())
+                .with("index", item.event.index)
+                .with("flags", flags.clone())
+        })
+        .collect();
+    audit_send(&records);
+}
+
+/// Publishes `records`; a failure is logged and the work goes on.
+fn audit_send(records: &[audit::Record]) {
+    if let Err((queue, e)) = audit::publish(records) {
+        log::warn(
+            "audit",
+            &format!(
+                "could not log {} records to queue {queue}: {}: {}",
+                records.len(),
+                e.code(),
+                e.detail()
+            ),
+        );
+    }
 }
 
 /// Whether each item's `_id` was seen within the repeat window by another

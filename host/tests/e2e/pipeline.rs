@@ -105,7 +105,7 @@ wasm = "{transactions}"
 routes = ["/", "/api/transactions", "/api/clients"]
 limits = {{ memory_mb = 64, timeout_ms = 30000 }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
-grants.messaging = {{ publish = ["transactions"] }}
+grants.messaging = {{ publish = ["transactions", "logs"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/transactions.log" }}
 
@@ -114,6 +114,7 @@ name = "worker"
 wasm = "{worker}"
 queue = {{ name = "transactions", prefetch = 200, concurrency = 4, batch_size = 50, retry_delay_ms = 200 }}
 limits = {{ memory_mb = 32, timeout_ms = 10000 }}
+grants.messaging = {{ publish = ["logs"] }}
 grants.keyvalue = {{ buckets = ["transactions"] }}
 grants.blobstore = {{ containers = ["transactions"] }}
 grants.logging = {{ file = "logs/worker.log" }}
@@ -457,5 +458,56 @@ async fn cutting_the_rabbitmq_connection_during_a_10000_record_upload_loses_noth
     assert_eq!(
         status["flagged"], 0,
         "duplicates were processed as new records"
+    );
+}
+
+/// The pipeline's services log to the log system too (seed 002): the
+/// upload as one `transaction_service` record with its batch id, and every
+/// transaction the worker handled as a `worker_service` record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_and_every_processed_transaction_reach_the_logger() {
+    let components = format!(
+        "{}{}",
+        pipeline_components(),
+        crate::logger::logger_components(36_500)
+    );
+    let host = Host::start_with_sections("[access_log]\nenabled = false\n", &components);
+    let http = Http::new();
+    let reply = upload(&http, &host, &crate::records::generated(20)).await;
+    assert_eq!(
+        reply.status,
+        202,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let batch = reply.json()["batch"].as_str().unwrap().to_owned();
+    wait_processed(&http, &host, &batch, Duration::from_secs(60)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (uploads, processed) = loop {
+        let uploads =
+            crate::logger::all_pages(&http, &host, "service=transaction_service", 100).await;
+        let processed = crate::logger::all_pages(&http, &host, "service=worker_service", 100).await;
+        if uploads.len() >= 1 && processed.len() >= 20 {
+            break (uploads, processed);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} upload and {} worker records",
+            uploads.len(),
+            processed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(uploads.len(), 1, "{uploads:#?}");
+    assert_eq!(uploads[0]["action"], "upload_batch");
+    assert_eq!(uploads[0]["result"], "success");
+    assert_eq!(uploads[0]["batch"], batch.as_str(), "{:#}", uploads[0]);
+    assert_eq!(processed.len(), 20, "each transaction once");
+    assert!(
+        processed.iter().all(|r| r["batch"] == batch.as_str()
+            && ["process_transaction", "flag_transaction"]
+                .contains(&r["action"].as_str().unwrap())),
+        "{processed:#?}"
     );
 }

@@ -16,6 +16,7 @@ timer = {{ interval_ms = 200, immediate = true }}
 limits = {{ timeout_ms = 3000 }}
 config = {{ status_url = "{status_url}", timeout_ms = "500" }}
 grants.logging = {{ file = "logs/client/app.log" }}
+grants.messaging = {{ publish = ["logs"] }}
 grants.outbound_http = {{ allowed_hosts = [{grant_hosts}] }}
 "#,
         wasm = component_artifacts::HEARTBEAT,
