@@ -172,9 +172,21 @@ async fn a_component_issues_and_verifies_tokens_and_the_gateway_passes_the_claim
         .map(|h| h[0].as_str().unwrap())
         .collect();
     names.sort_unstable();
+    // The verified ones, and the client address from the connection;
+    // none of the forged ones.
     assert_eq!(
         names,
-        ["x-corral-auth-claims", "x-corral-auth-sub"],
+        [
+            "x-corral-auth-claims",
+            "x-corral-auth-client-addr",
+            "x-corral-auth-sub"
+        ],
+        "{seen}"
+    );
+    assert!(
+        seen["auth_headers"]
+            .to_string()
+            .contains(r#"["x-corral-auth-client-addr","127.0.0.1"]"#),
         "{seen}"
     );
 

@@ -100,6 +100,7 @@ wasm = "{probe}"
 routes = ["/kv"]
 grants.keyvalue = {{ buckets = ["users"] }}
 grants.messaging = {{ publish = ["logs"] }}
+grants.tokens = {{ issue = true }}
 "#,
         probe = component_artifacts::KV_PROBE,
     );

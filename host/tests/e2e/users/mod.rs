@@ -32,6 +32,7 @@ limits = {{ memory_mb = 32, timeout_ms = 10000 }}
 grants.keyvalue = {{ buckets = ["users"] }}
 grants.messaging = {{ publish = ["logs"] }}
 grants.logging = {{ file = "logs/users.log" }}
+grants.tokens = {{ issue = true }}
 {grants}
 "#,
         users = component_artifacts::USERS,
