@@ -186,12 +186,23 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn lines_are_split_joined_and_escaped() {
+    /// A sink writing to a fresh file, and an instance's stderr on it.
+    fn setup() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        Arc<LogSink>,
+        ComponentStderr,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
         let stderr = ComponentStderr::new(sink.clone());
+        (dir, path, sink, stderr)
+    }
+
+    #[test]
+    fn lines_are_split_joined_and_escaped() {
+        let (_dir, path, sink, stderr) = setup();
         let mut stream = stderr.p2_stream();
         stream
             .write(Bytes::from_static(b"panicked at src/lib.rs:3\r\nfir"))
@@ -209,10 +220,7 @@ mod tests {
 
     #[test]
     fn an_instance_writes_at_most_its_budget() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
-        let stderr = ComponentStderr::new(sink.clone());
+        let (_dir, path, sink, stderr) = setup();
         // Two streams of the same instance share the budget.
         let (mut a, mut b) = (stderr.p2_stream(), stderr.p2_stream());
         let line = Bytes::from(
@@ -240,10 +248,7 @@ mod tests {
 
     #[test]
     fn a_line_without_end_is_cut_into_pieces() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let sink = Arc::new(LogSink::open("c", Some(&path)).unwrap());
-        let stderr = ComponentStderr::new(sink.clone());
+        let (_dir, path, sink, stderr) = setup();
         let mut stream = stderr.p2_stream();
         stream
             .write(Bytes::from(vec![b'y'; MAX_LINE_BYTES * 2 + 10]))
