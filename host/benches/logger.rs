@@ -33,17 +33,13 @@
 //! docs/benchmarks.md). Prints a table on stderr and one JSON object on
 //! stdout.
 
-use std::io::{BufRead as _, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use support::host::{Host, Http, rate, send};
 use test_support::{backend_sections, rabbit, redis_keys};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -114,41 +110,14 @@ fn batch(rng: &mut Rng, size: usize) -> Vec<u8> {
     serde_json::to_vec(&records).unwrap()
 }
 
-struct Host {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A host with the logger, the queue probe (to publish to `logs`) and
+/// hello, on the backends of `sections`.
 fn start_host(sections: &str) -> anyhow::Result<Host> {
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("corral.toml");
-    std::fs::write(
-        &config,
-        format!(
+    Host::start(
+        &format!(
             r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = 10485760
-drain_timeout_ms = 1000
-
-[admin]
-listen = "127.0.0.1:0"
-token = "bench-logger-token"
-
-[runtime]
-state_dir = "state"
-max_instances = 1000
-max_memory_mb = 1024
-
 {sections}
+
 
 [[component]]
 name = "logger"
@@ -176,65 +145,8 @@ routes = ["/hello"]
             probe = component_artifacts::QUEUE_PROBE,
             hello = component_artifacts::HELLO,
         ),
-    )?;
-    let log = dir.path().join("corral.out");
-    let out = std::fs::File::create(&log)?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .arg("up")
-        .arg("--config")
-        .arg(&config)
-        .env("CORRAL_LOG", "warn,corral=info")
-        .env("NO_COLOR", "1")
-        .env_remove("CORRAL_ADMIN_TOKEN")
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(url) = up_line(&log) {
-            return Ok(Host { child, url, dir });
-        }
-        if child.try_wait()?.is_some() || Instant::now() > deadline {
-            let _ = child.kill();
-            anyhow::bail!(
-                "corral did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn up_line(log: &Path) -> Option<String> {
-    let file = std::fs::File::open(log).ok()?;
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let start = line.find("corral is up")?;
-            let at = line[start..].find("http=")? + start + 5;
-            let addr = line[at..].split_whitespace().next()?;
-            Some(format!("http://{addr}"))
-        })
-}
-
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-async fn send(
-    client: &Http,
-    method: &str,
-    url: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<(u16, Bytes)> {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let response = client.request(request).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
+        &[],
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -266,7 +178,7 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     let queue_records: usize = env_or("LOGGER_QUEUE_RECORDS", 100_000);
     let queries: usize = env_or("LOGGER_QUERIES", 600);
     let host = start_host(sections)?;
-    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let client: Http = support::host::http();
 
     // 1. POST /logs.
     let batches = records.div_ceil(batch_size);
@@ -274,7 +186,7 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
     let bodies: Vec<Vec<u8>> = (0..batches)
         .map(|i| batch(&mut rng, batch_size.min(records - i * batch_size)))
         .collect();
-    let cpu_before = cpu_seconds(host.child.id());
+    let cpu_before = cpu_seconds(host.pid());
     let started = Instant::now();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
     let url = format!("{}/logs", host.url);
@@ -303,7 +215,7 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
         post_latencies.extend(task.await??);
     }
     let ingest = started.elapsed();
-    let ingest_cpu = cpu_seconds(host.child.id()) - cpu_before;
+    let ingest_cpu = cpu_seconds(host.pid()) - cpu_before;
     post_latencies.sort();
     let ingest_rate = records as f64 / ingest.as_secs_f64();
     eprintln!(
@@ -479,26 +391,16 @@ async fn run(name: &str, sections: &str) -> anyhow::Result<Value> {
 /// `GET /hello` for `secs` seconds from `clients` closed-loop clients:
 /// requests per second.
 async fn hello_rate(client: &Http, url: &str, clients: usize, secs: f64) -> anyhow::Result<f64> {
-    let until = Instant::now() + Duration::from_secs_f64(secs);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, url) = (client.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while Instant::now() < until {
-                let (status, _) = send(&client, "GET", &url, Vec::new()).await?;
-                anyhow::ensure!(status == 200, "GET /hello answered {status}");
-                done += 1;
-            }
-            anyhow::Ok(done)
-        }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    let (client, url) = (client.clone(), url.to_owned());
+    rate(clients, secs, move |_, _| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let (status, _) = send(&client, "GET", &url, Vec::new()).await?;
+            anyhow::ensure!(status == 200, "GET /hello answered {status}");
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// The access log variants compared, as `[access_log]` bodies: off; on,
@@ -517,7 +419,7 @@ async fn access_log_cost(name: &str, sections: &str) -> anyhow::Result<Value> {
     let rounds: usize = env_or("ACCESS_LOG_ROUNDS", 2);
     let secs: f64 = env_or("ACCESS_LOG_SECS", 10.0);
     let clients: usize = env_or("ACCESS_LOG_CLIENTS", 32);
-    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let client: Http = support::host::http();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); ACCESS_LOG_VARIANTS.len()];
     for _ in 0..rounds {
         for (v, (variant, table)) in ACCESS_LOG_VARIANTS.iter().enumerate() {
