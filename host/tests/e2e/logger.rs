@@ -24,10 +24,11 @@ pub enum Backends {
 }
 
 impl Backends {
-    pub fn real() -> Option<Self> {
-        crate::rabbit::rabbitmq_available().then(|| Self::Real {
+    pub fn real() -> Self {
+        crate::rabbit::require_rabbitmq();
+        Self::Real {
             prefix: crate::rabbit::random_prefix("logger"),
-        })
+        }
     }
 
     pub fn sections(&self) -> String {
@@ -804,7 +805,7 @@ macro_rules! on_both {
             use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let Some(backends) = Backends::real() else { return };
+                let backends = Backends::real();
                 super::$run(backends $(, $arg)*).await;
             })*
         }

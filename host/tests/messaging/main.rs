@@ -12,7 +12,7 @@ mod outages;
 use std::time::Duration;
 
 use fixture::Fixture;
-use rabbit::rabbitmq_available;
+use rabbit::require_rabbitmq;
 use test_support::{proxy, rabbit};
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,9 +28,7 @@ macro_rules! both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn amqp() {
-                if !rabbitmq_available() {
-                    return;
-                }
+                require_rabbitmq();
                 let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
                 $module::$case(&f).await;
             }
@@ -55,9 +53,7 @@ both!(exchanges, undeclared_exchanges_and_long_keys_are_invalid);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_a_deleted_bound_queue_is_declared_again() {
-    if !rabbitmq_available() {
-        return;
-    }
+    require_rabbitmq();
     let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
     exchanges::amqp_a_deleted_bound_queue_is_declared_again(&f).await;
 }
@@ -69,9 +65,7 @@ mod throughput {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn amqp() {
-        if !rabbitmq_available() {
-            return;
-        }
+        require_rabbitmq();
         let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
         let (published, consumed) = cases::throughput(&f, N).await;
         eprintln!("amqp: {N} messages, publish {published:.0}/s, consume+ack {consumed:.0}/s");
@@ -87,9 +81,7 @@ mod throughput {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_nothing_lost_across_connection_drops() {
-    if !rabbitmq_available() {
-        return;
-    }
+    require_rabbitmq();
     let f = Fixture::amqp(CONFIRM_TIMEOUT).await;
     let (duplicates, unavailable, cuts) =
         outages::nothing_lost_across_connection_drops(&f, 600).await;
@@ -101,9 +93,7 @@ async fn amqp_nothing_lost_across_connection_drops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_publish_waits_for_the_broker_then_gives_up() {
-    if !rabbitmq_available() {
-        return;
-    }
+    require_rabbitmq();
     let timeout = Duration::from_millis(1500);
     let f = Fixture::amqp(timeout).await;
     outages::publish_waits_for_the_broker_then_gives_up(&f, timeout).await;

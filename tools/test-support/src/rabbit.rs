@@ -16,9 +16,10 @@ pub fn rabbitmq_url() -> String {
     format!("amqp://guest:guest@{}/%2f", rabbitmq_addr())
 }
 
-/// Whether RabbitMQ is reachable; the AMQP tests are skipped (loudly)
-/// without it, unless `CORRAL_TEST_REQUIRE_RABBITMQ` is set.
-pub fn rabbitmq_available() -> bool {
+/// Panics, naming the address, unless RabbitMQ is reachable: the tests
+/// that need it fail rather than pass without having run (start it with
+/// `rabbitmq-server -detached`, as `.ci/run` does).
+pub fn require_rabbitmq() {
     let reachable = std::net::TcpStream::connect_timeout(
         &rabbitmq_addr()
             .parse()
@@ -26,15 +27,11 @@ pub fn rabbitmq_available() -> bool {
         Duration::from_secs(1),
     )
     .is_ok();
-    if !reachable {
-        assert!(
-            std::env::var_os("CORRAL_TEST_REQUIRE_RABBITMQ").is_none(),
-            "RabbitMQ is required but not reachable at {}",
-            rabbitmq_addr()
-        );
-        eprintln!("SKIPPED: no RabbitMQ at {}", rabbitmq_addr());
-    }
-    reachable
+    assert!(
+        reachable,
+        "RabbitMQ is required but not reachable at {} (start it: rabbitmq-server -detached)",
+        rabbitmq_addr()
+    );
 }
 
 /// A random queue prefix, so that tests sharing the broker never meet.

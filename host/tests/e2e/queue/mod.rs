@@ -37,19 +37,17 @@ impl Backend {
     }
 
     /// RabbitMQ with a fresh queue prefix, reached through a proxy the test
-    /// can cut when `via_proxy`. `None` without a broker (test skipped).
-    pub async fn amqp(via_proxy: bool) -> Option<Self> {
-        if !rabbit::rabbitmq_available() {
-            return None;
-        }
+    /// can cut when `via_proxy`.
+    pub async fn amqp(via_proxy: bool) -> Self {
+        rabbit::require_rabbitmq();
         let proxy = match via_proxy {
             true => Some(Proxy::start(&rabbit::rabbitmq_addr()).await),
             false => None,
         };
-        Some(Self::Amqp {
+        Self::Amqp {
             prefix: rabbit::random_prefix("e2e"),
             proxy,
-        })
+        }
     }
 
     pub fn sections(&self) -> String {
@@ -250,9 +248,7 @@ macro_rules! both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn amqp() {
-                let Some(backend) = Backend::amqp(false).await else {
-                    return;
-                };
+                let backend = Backend::amqp(false).await;
                 cases::$case(&backend).await;
             }
 
@@ -281,8 +277,6 @@ both!(redrive_moves_dead_letters_back_to_work);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_connection_drops_lose_nothing() {
-    let Some(backend) = Backend::amqp(true).await else {
-        return;
-    };
+    let backend = Backend::amqp(true).await;
     cases::connection_drops_lose_nothing(&backend).await;
 }
