@@ -85,6 +85,15 @@ impl Platform {
         // the start rather than the first request.
         tokens.load_key()?;
         let registry = Arc::new(Registry::start(config, engine, parts.capabilities).await?);
+        // Open the broker now, off the async threads: the embedded one
+        // opens (and may recover) its redb file, which would otherwise
+        // happen inside the first publish, under the broker's lock, on a
+        // tokio worker. A failure is left for the first user to report
+        // (and the queue triggers to retry).
+        let broker = parts.broker.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || broker.get()).await? {
+            tracing::warn!("messaging backend not started yet: {error:#}");
+        }
         let access_log = AccessLog::start(&parts.access_log, parts.broker.clone());
         let consumed = parts
             .plan
