@@ -23,10 +23,15 @@
 #     upload until nothing is pending), on the embedded backends and on
 #     Redis + RabbitMQ + S3 (s3s-fs on loopback, installed with cargo if
 #     missing), and RabbitMQ alone with plain lapin (the broker's ceiling).
-#  5. A summary table, and everything as JSON in target/bench/results.json.
+#  5. Only with --services: `cargo bench -p corral --bench logger` (seed
+#     002's log system: ingest, queries over 1,000,000 records, the access
+#     log's cost) and `cargo bench -p corral --bench services` (users,
+#     catalog, gateway auth and bad tokens against hello, same run).
+#  6. A summary table, and everything as JSON in target/bench/results.json.
 #
 # Usage: scripts/bench.sh [--quick] [--skip-http] [--skip-runtime]
-#                         [--capabilities] [--pipeline] [--backends-only]
+#                         [--capabilities] [--pipeline] [--services]
+#                         [--backends-only]
 #   --backends-only = --capabilities --pipeline --skip-http --skip-runtime
 # The capability and pipeline benchmarks need Redis on 127.0.0.1:6379 and
 # RabbitMQ on 127.0.0.1:5672 (guest/guest); see their sources in
@@ -59,6 +64,7 @@ RUN_HTTP=1
 RUN_RUNTIME=1
 RUN_CAPS=0
 RUN_PIPELINE=0
+RUN_SERVICES=0
 QUICK=0
 for arg in "$@"; do
   case "$arg" in
@@ -67,6 +73,7 @@ for arg in "$@"; do
     --skip-runtime) RUN_RUNTIME=0 ;;
     --capabilities) RUN_CAPS=1 ;;
     --pipeline) RUN_PIPELINE=1 ;;
+    --services) RUN_SERVICES=1 ;;
     --backends-only) RUN_CAPS=1; RUN_PIPELINE=1; RUN_HTTP=0; RUN_RUNTIME=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -329,6 +336,7 @@ run_cargo_bench() {
 }
 if [ "$RUN_CAPS" = 1 ]; then run_cargo_bench capabilities; fi
 if [ "$RUN_PIPELINE" = 1 ]; then run_cargo_bench pipeline; fi
+if [ "$RUN_SERVICES" = 1 ]; then run_cargo_bench logger; run_cargo_bench services; fi
 
 # -------------------------------------------------------------- results
 mkdir -p "$(dirname "$OUT")"
@@ -365,7 +373,9 @@ MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head
   printf '  "capabilities_cpu_idle_pct_before": %s,\n' "${CAPABILITIES_IDLE:-null}"
   printf '  "capabilities": %s,\n' "$(json_or_null "$WORK/capabilities.json")"
   printf '  "pipeline_cpu_idle_pct_before": %s,\n' "${PIPELINE_IDLE:-null}"
-  printf '  "pipeline": %s\n' "$(json_or_null "$WORK/pipeline.json")"
+  printf '  "pipeline": %s,\n' "$(json_or_null "$WORK/pipeline.json")"
+  printf '  "logger": %s,\n' "$(json_or_null "$WORK/logger.json")"
+  printf '  "services": %s\n' "$(json_or_null "$WORK/services.json")"
   printf '}\n'
 } >"$OUT"
 if command -v jq >/dev/null; then jq . "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"; fi
