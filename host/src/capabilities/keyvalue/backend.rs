@@ -272,13 +272,39 @@ impl KeyValueStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        // Each distinct key is read once: a list of one key repeated would
+        // otherwise have the backend send (and the host hold) its value
+        // once per repetition.
+        let mut unique: Vec<String> = Vec::with_capacity(keys.len());
+        let mut slot = std::collections::HashMap::with_capacity(keys.len());
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|key| {
+                *slot.entry(key.as_str()).or_insert_with(|| {
+                    unique.push(key.clone());
+                    unique.len() - 1
+                })
+            })
+            .collect();
         let values = self
-            .run("get-many", self.backend.get_many(bucket, keys.clone()))
+            .run("get-many", self.backend.get_many(bucket, unique))
             .await?;
+        // The answer copies a value per requested key: bounded, so that
+        // repetitions cannot multiply host memory.
+        let bytes: usize = positions
+            .iter()
+            .map(|&p| values[p].as_ref().map_or(0, Vec::len))
+            .sum();
+        if bytes > validate::MAX_APPLY_BYTES {
+            return Err(Failure(format!(
+                "get-many would answer {bytes} bytes of values; the limit is {} per call: ask for fewer keys",
+                validate::MAX_APPLY_BYTES
+            )));
+        }
         Ok(keys
             .into_iter()
-            .zip(values)
-            .map(|(key, value)| value.map(|v| (key, v)))
+            .zip(positions)
+            .map(|(key, p)| values[p].clone().map(|v| (key, v)))
             .collect())
     }
 

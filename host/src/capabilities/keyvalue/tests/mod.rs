@@ -423,6 +423,31 @@ async fn batch_operations(store: KeyValueStore, _: Kind) {
     let too_many: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
     let err = store.get_many("b", too_many).await.unwrap_err();
     assert!(err.0.contains("limit is 1000"), "{err}");
+
+    // Repeated keys: each position answered, in order.
+    let got = store
+        .get_many("b", vec!["k2".into(), "k3".into(), "k2".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(("k2".to_owned(), b"v2".to_vec())),
+            Some(("k3".to_owned(), b"v3".to_vec())),
+            Some(("k2".to_owned(), b"v2".to_vec())),
+        ]
+    );
+    // One 1 MiB value asked for 1000 times would be 1000 MiB of answer:
+    // refused, with the limit named, instead of held in host memory.
+    store
+        .set("b", "big", vec![7u8; 1024 * 1024], None)
+        .await
+        .unwrap();
+    let err = store
+        .get_many("b", vec!["big".to_owned(); 1000])
+        .await
+        .unwrap_err();
+    assert!(err.0.contains("ask for fewer keys"), "{err}");
 }
 
 async fn list_keys_pages_through_everything(store: KeyValueStore, kind: Kind) {
