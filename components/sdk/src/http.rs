@@ -466,7 +466,15 @@ fn read_request(incoming: &IncomingRequest) -> Result<Request, String> {
         Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
         None => (path_with_query, None),
     };
-    let headers = incoming.headers().entries();
+    let mut headers = incoming.headers().entries();
+    // wasi:http gives the request's authority apart from its headers (the
+    // `Host` header is not among them): put it back as `host`, where
+    // handlers expect it.
+    if let Some(authority) = incoming.authority()
+        && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"))
+    {
+        headers.push(("host".to_owned(), authority.into_bytes()));
+    }
     let mut body = Vec::new();
     let incoming_body = incoming
         .consume()

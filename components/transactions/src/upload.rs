@@ -9,14 +9,41 @@ use crate::{batch, record};
 
 pub const DEFAULT_MAX_RECORDS: usize = 10_000;
 
+/// A page of another site can make a browser post a multipart form here
+/// (with the user's cookies). Browsers say where such a request comes
+/// from: refuse it when `Origin` names another host than the one the
+/// request was sent to, or `Sec-Fetch-Site` says `cross-site`. Clients
+/// that are not browsers send neither and are not affected.
+fn refuse_cross_site(request: &Request) -> Result<(), Error> {
+    let cross_site = request.header("sec-fetch-site") == Some("cross-site");
+    let other_origin = match (request.header("origin"), request.header("host")) {
+        (Some(origin), Some(host)) => {
+            origin.split_once("://").map(|(_, authority)| authority) != Some(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if cross_site || other_origin {
+        return Err(Error::new(
+            403,
+            "cross_origin",
+            "uploads are accepted from this site's own page only",
+        )
+        .with_field("origin"));
+    }
+    Ok(())
+}
+
 pub fn accept(request: &Request) -> Result<Response, Error> {
+    refuse_cross_site(request)?;
     let content_type = request.header("content-type").unwrap_or("application/json");
     let file: &[u8] = if content_type.starts_with("multipart/form-data") {
         multipart::file(content_type, &request.body)
             .map_err(|problem| Error::bad_request("bad_upload", problem).with_field("file"))?
             .body
-    } else if content_type.starts_with("application/json") || content_type.starts_with("text/plain")
-    {
+    } else if content_type.starts_with("application/json") {
+        // A JSON body cannot come from another site's form: browsers only
+        // send it after a CORS preflight, which this service never grants.
         &request.body
     } else {
         return Err(Error::new(

@@ -511,3 +511,70 @@ async fn the_upload_and_every_processed_transaction_reach_the_logger() {
         "{processed:#?}"
     );
 }
+
+/// Another site's page cannot make a browser upload here: a multipart form
+/// from another origin (or marked cross-site) is refused, a text/plain
+/// body is not taken as JSON, and the page's own origin goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_uploads_are_refused() {
+    let host = Host::start(&pipeline_components());
+    let http = Http::new();
+    let file = crate::records::generated(3);
+    let boundary = "XyZ";
+    let mut form = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"t.json\"\r\ncontent-type: application/json\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&file);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let own = host.http.trim_start_matches("http://").to_owned();
+    let post = |headers: Vec<(&'static str, String)>, content_type: &str, body: Vec<u8>| {
+        let mut request =
+            http::Request::post(host.url("/api/transactions")).header("content-type", content_type);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        http.send(
+            request
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .unwrap(),
+        )
+    };
+    let multipart = format!("multipart/form-data; boundary={boundary}");
+    let reply = post(
+        vec![("origin", "http://evil.example".into())],
+        &multipart,
+        form.clone(),
+    )
+    .await
+    .unwrap();
+    let json = assert_error(&reply, 403, "cross_origin");
+    assert_eq!(json["error"]["field"], "origin");
+    let reply = post(
+        vec![("sec-fetch-site", "cross-site".into())],
+        &multipart,
+        form.clone(),
+    )
+    .await
+    .unwrap();
+    assert_error(&reply, 403, "cross_origin");
+    let reply = post(vec![], "text/plain", file.clone()).await.unwrap();
+    assert_error(&reply, 415, "unsupported_media_type");
+    // The upload page's own origin, and clients that send no origin.
+    let reply = post(vec![("origin", format!("http://{own}"))], &multipart, form)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        202,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let reply = post(vec![], "application/json", file).await.unwrap();
+    assert_eq!(
+        reply.status,
+        202,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
