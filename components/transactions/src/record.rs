@@ -84,7 +84,12 @@ fn check(index: usize, item: &Value) -> Result<Record, Vec<Problem>> {
             problem: "must be a JSON object".into(),
         }]);
     };
-    let id = fields.get("_id").and_then(Value::as_str).map(str::to_owned);
+    // Named in every problem of the record: cut to the longest valid id,
+    // so that one huge `_id` cannot multiply the size of the answer.
+    let id = fields
+        .get("_id")
+        .and_then(Value::as_str)
+        .map(|id| id.chars().take(MAX_ID_LEN).collect::<String>());
     let mut problems = Vec::new();
     let mut report = |field: &str, problem: String| {
         problems.push(Problem {
@@ -178,4 +183,21 @@ fn text(
         Some(_) => report(name, "must be a string".into()),
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_id_is_cut_in_every_problem_it_names() {
+        let id = "x".repeat(100_000);
+        let body = serde_json::json!([{ "_id": id, "isActive": "yes" }]).to_string();
+        let problems = validate(body.as_bytes(), 10).unwrap_err();
+        assert!(problems.len() >= 2, "{}", problems.len());
+        for problem in &problems {
+            assert_eq!(problem.id.as_deref().map(str::len), Some(MAX_ID_LEN));
+        }
+        assert!(problems.iter().any(|p| p.field == "_id"));
+    }
 }
