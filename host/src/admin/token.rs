@@ -26,11 +26,20 @@ pub fn load_or_generate(configured: Option<&str>, state_dir: &Path) -> anyhow::R
     Ok(token)
 }
 
+/// Writes `contents` to a fresh temporary file only this user can read,
+/// then renames it into place. The temporary file is created exclusively
+/// (`O_EXCL`, which also refuses a symlink in its place): whatever another
+/// user left at that name (a symlink to a file of ours, a file of theirs
+/// that they could read) is removed first, never written through.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -53,6 +62,22 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_temporary_file_is_not_written_through() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("admin-token.tmp")).unwrap();
+        let token = load_or_generate(None, dir.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let file = token_file(dir.path());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     #[test]
     fn generated_token_is_written_privately() {
