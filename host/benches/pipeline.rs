@@ -28,9 +28,7 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,6 +38,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use support::broker_floor;
+use support::host::{Host, cpu_seconds};
 use test_support::{backend_sections, moto, rabbit, records, redis_keys, s3s_fs};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -217,64 +216,18 @@ fn pids_named(comm: &str) -> Vec<u32> {
         .collect()
 }
 
-/// CPU seconds (user + system) used so far by `pid`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(") ") else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-struct Host {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The pipeline's components on the backends of `sections`, logging at
+/// `info` (the upload's breakdown is read from the output).
 fn start_host(sections: &str) -> anyhow::Result<Host> {
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("corral.toml");
-    std::fs::write(
-        &config,
-        format!(
+    Host::start(
+        &format!(
             r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = 10485760
-drain_timeout_ms = 1000
-
-[admin]
-listen = "127.0.0.1:0"
-token = "bench-pipeline-token"
-
-[runtime]
-state_dir = "state"
-max_instances = 1000
-max_memory_mb = 512
-
 [runtime.default_limits]
 memory_mb = 128
 timeout_ms = 30000
 
 {sections}
+
 
 [[component]]
 name = "transactions"
@@ -303,51 +256,8 @@ grants.logging = {{ file = "logs/worker/app.log" }}
             batch = env_or("PIPELINE_BATCH", 200u32),
             worker = component_artifacts::WORKER,
         ),
-    )?;
-    let log = dir.path().join("corral.out");
-    let out = std::fs::File::create(&log)?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .arg("up")
-        .arg("--config")
-        .arg(&config)
-        .env("CORRAL_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("CORRAL_ADMIN_TOKEN")
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(url) = up_line(&log) {
-            return Ok(Host {
-                child,
-                url,
-                _dir: dir,
-            });
-        }
-        if child.try_wait()?.is_some() || Instant::now() > deadline {
-            let _ = child.kill();
-            anyhow::bail!(
-                "corral did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn up_line(log: &Path) -> Option<String> {
-    let file = std::fs::File::open(log).ok()?;
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let start = line.find("corral is up")?;
-            let at = line[start..].find("http=")? + start + 5;
-            let addr = line[at..].split_whitespace().next()?;
-            Some(format!("http://{addr}"))
-        })
+        &[("CORRAL_LOG", "info")],
+    )
 }
 
 async fn run_pipeline(
@@ -367,7 +277,7 @@ async fn run_pipeline(
         let status = response.status().as_u16();
         Ok((status, response.into_body().collect().await?.to_bytes()))
     };
-    let mut watched: Vec<(String, u32)> = vec![("corral".into(), host.child.id())];
+    let mut watched: Vec<(String, u32)> = vec![("corral".into(), host.pid())];
     if name == "real" {
         watched.extend(
             pids_named("redis-server")
@@ -424,7 +334,7 @@ async fn run_pipeline(
     };
     let total = started.elapsed();
     // The upload's own breakdown, as the transactions component logged it.
-    let out = std::fs::read_to_string(host._dir.path().join("corral.out")).unwrap_or_default();
+    let out = host.output();
     if let Some(line) = out.lines().find(|l| l.contains("queued (")) {
         let at = line.find("records=").unwrap_or(0);
         eprintln!("  .. upload steps: {}", &line[at..]);

@@ -37,7 +37,8 @@ impl Drop for Host {
 impl Host {
     /// Starts `corral up` with `body` (sections and components) after the
     /// listeners on ephemeral loopback ports and a state folder of its own,
-    /// with `envs`; returns once it logs `corral is up`.
+    /// with `envs` (which may override `CORRAL_LOG`); returns once it logs
+    /// `corral is up`.
     pub fn start(body: &str, envs: &[(&str, &str)]) -> anyhow::Result<Host> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("corral.toml");
@@ -105,6 +106,30 @@ max_memory_mb = 1024
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// What the host has printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("corral.out")).unwrap_or_default()
+    }
+}
+
+/// CPU seconds (user + system) used so far by `pid`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn up_line(log: &Path) -> Option<String> {
