@@ -11,7 +11,9 @@
 //! never slowed down by a slow terminal.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -28,30 +30,46 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024;
 /// What one `write` may be handed (wasi's `check-write`).
 const WRITE_PERMIT: usize = 64 * 1024;
 
-/// One instance's stderr. Every stream the guest opens on it shares one
+/// One instance's stderr. Made for every instance, so it only holds the
+/// sink: the line state is made the first time the guest opens the stream
+/// (most never do), and every stream opened after shares it, with one
 /// budget and one partial line.
-#[derive(Clone)]
 pub struct ComponentStderr {
-    lines: Arc<Mutex<Lines>>,
+    sink: Arc<LogSink>,
+    stream: OnceLock<Stream>,
 }
 
 impl ComponentStderr {
     pub fn new(sink: Arc<LogSink>) -> Self {
         Self {
-            lines: Arc::new(Mutex::new(Lines {
-                sink,
-                partial: Vec::new(),
-                written: 0,
-                dropped: 0,
-            })),
+            sink,
+            stream: OnceLock::new(),
         }
     }
 
+    fn stream(&self) -> Stream {
+        self.stream
+            .get_or_init(|| Stream {
+                lines: Arc::new(Mutex::new(Lines {
+                    sink: self.sink.clone(),
+                    partial: Vec::new(),
+                    written: 0,
+                    dropped: 0,
+                })),
+            })
+            .clone()
+    }
+}
+
+/// A stream the guest writes to; all of an instance's share its lines.
+#[derive(Clone)]
+struct Stream {
+    lines: Arc<Mutex<Lines>>,
+}
+
+impl Stream {
     fn push(&self, bytes: &[u8]) {
-        self.lines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(bytes);
+        self.lines.lock().push(bytes);
     }
 }
 
@@ -125,16 +143,16 @@ impl IsTerminal for ComponentStderr {
 
 impl StdoutStream for ComponentStderr {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
+        Box::new(self.stream())
     }
 
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
+        Box::new(self.stream())
     }
 }
 
 #[async_trait::async_trait]
-impl OutputStream for ComponentStderr {
+impl OutputStream for Stream {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
         self.push(&bytes);
         Ok(())
@@ -151,11 +169,11 @@ impl OutputStream for ComponentStderr {
 }
 
 #[async_trait::async_trait]
-impl Pollable for ComponentStderr {
+impl Pollable for Stream {
     async fn ready(&mut self) {}
 }
 
-impl AsyncWrite for ComponentStderr {
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
