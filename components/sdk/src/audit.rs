@@ -73,17 +73,30 @@ impl Record {
 
     /// Publishes the record; a failure goes to the component's own log.
     pub fn send(self) {
-        let action = self.0["action"].as_str().unwrap_or_default().to_owned();
-        if let Err((queue, e)) = publish(&[self]) {
-            log::warn(
-                "audit",
-                &format!(
-                    "could not log {action} to queue {queue}: {}: {}",
-                    e.code(),
-                    e.detail()
-                ),
-            );
-        }
+        send(&[self]);
+    }
+}
+
+/// Publishes `records` as one message; a failure goes to the component's
+/// own log (the action is not failed because the log system is down).
+pub fn send(records: &[Record]) {
+    let Some(first) = records.first() else {
+        return;
+    };
+    if let Err((queue, e)) = publish(records) {
+        let action = first.0["action"].as_str().unwrap_or_default();
+        let what = match records.len() {
+            1 => action.to_owned(),
+            n => format!("{n} records ({action}...)"),
+        };
+        log::warn(
+            "audit",
+            &format!(
+                "could not log {what} to queue {queue}: {}: {}",
+                e.code(),
+                e.detail()
+            ),
+        );
     }
 }
 

@@ -51,8 +51,7 @@ impl Handler for Transactions {
 /// and record count, or refused with the cause. A log system that is down
 /// costs a warning in the component's log, not the upload.
 fn audit_upload(request: &Request, response: &Response) {
-    let user = request
-        .header("x-corral-auth-sub")
+    let user = corral_sdk::tokens::subject(request)
         .or(request.header("x-user-id"))
         .unwrap_or("-");
     let mut record = Record::new("transaction_service", user, "upload_batch").outcome_of(response);

@@ -77,7 +77,7 @@ impl QueueBatchHandler for Worker {
                     dispositions[position] =
                         Disposition::Reject(format!("not a transaction event: {e}"));
                     let id = delivery.message.message_id.as_deref().unwrap_or("-");
-                    audit_send(&[audit::Record::new(SERVICE, "-", "reject_message")
+                    audit::send(&[audit::Record::new(SERVICE, "-", "reject_message")
                         .failure(format!("not a transaction event: {e}"))
                         .with("message_id", id)]);
                 }
@@ -89,7 +89,7 @@ impl QueueBatchHandler for Worker {
         let groups = by_upload_batch(&items);
         if let Err(problem) = process(&items, &groups) {
             let attempt = items.iter().map(|i| i.delivery.attempt).max().unwrap_or(1);
-            audit_send(&[audit::Record::new(SERVICE, "-", "process_batch")
+            audit::send(&[audit::Record::new(SERVICE, "-", "process_batch")
                 .failure(problem.to_string())
                 .with("records", items.len())
                 .with("attempt", attempt)]);
@@ -199,22 +199,7 @@ fn audit_processed(items: &[Item<'_>], flags: &[Vec<&'static str>]) {
                 .with("flags", flags.clone())
         })
         .collect();
-    audit_send(&records);
-}
-
-/// Publishes `records`; a failure is logged and the work goes on.
-fn audit_send(records: &[audit::Record]) {
-    if let Err((queue, e)) = audit::publish(records) {
-        log::warn(
-            "audit",
-            &format!(
-                "could not log {} records to queue {queue}: {}: {}",
-                records.len(),
-                e.code(),
-                e.detail()
-            ),
-        );
-    }
+    audit::send(&records);
 }
 
 /// Whether each item's `_id` was seen within the repeat window by another

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use crate::broker::LazyBroker;
-use crate::broker::redrive::{self, RedriveError};
+use crate::broker::redrive;
 use crate::responses::HostError;
 
 /// Most messages one call moves; call again for more.
@@ -66,14 +66,11 @@ impl Queues {
             }
             Err(error) => {
                 tracing::warn!(queue, from, "redrive stopped: {error}");
-                let code = match error {
-                    RedriveError::Publish { .. } | RedriveError::Remove { .. } => {
-                        "backend_unavailable"
-                    }
-                };
+                // Either way the broker failed midway: what moved stays
+                // moved, and the answer says how many.
                 Err(HostError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    code,
+                    "backend_unavailable",
                     error.to_string(),
                 ))
             }
